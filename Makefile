@@ -1,0 +1,32 @@
+# Thin front for the two commands of the README:
+#   make train   install, build, fetch ml-latest-small, train 5 epochs
+#   make test    install, build, fetch ml-latest-small, run the whole test suite
+BUILD ?= build
+EPOCHS ?= 5
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build data train test clean format
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+data:
+	bash scripts/fetch-movielens.sh ml-latest-small
+
+train: build data
+	$(BUILD)/dnnrec train --epochs $(EPOCHS)
+
+test: build data
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+format:
+	clang-format -i src/*.cc src/*.h include/dnnrec/*.h tests/*.cc tests/*.h
+
+clean:
+	rm -rf $(BUILD)

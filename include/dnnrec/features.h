@@ -1,0 +1,143 @@
+// Features: id vocabularies (0 = padding, 1 = unknown), Keras-style pad_sequences, per-movie
+// genre / tag / year features and leak-free user histories, all built from the training split.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dnnrec/config.h"
+#include "dnnrec/movielens.h"
+
+namespace dnnrec {
+
+/// Which end pad_sequences pads or truncates (Keras: "pre" | "post").
+enum class PadSide { kPre, kPost };
+
+/// Parses "pre" | "post"; throws ConfigError otherwise.
+PadSide parse_pad_side(const std::string& name);
+
+/// Keras pad_sequences for one sequence: writes exactly maxlen values into out.
+void pad_sequence(const int64_t* seq, size_t length, int maxlen, PadSide padding,
+                  PadSide truncating, int64_t* out, int64_t value = 0);
+
+/// Keras pad_sequences: a row-major [seqs.size(), maxlen] matrix.
+std::vector<int64_t> pad_sequences(const std::vector<std::vector<int64_t>>& seqs, int maxlen,
+                                   PadSide padding = PadSide::kPre,
+                                   PadSide truncating = PadSide::kPre, int64_t value = 0);
+
+/// Maps raw keys to dense indices starting at 2; 0 is padding, 1 is unknown.
+template <class Key>
+class Vocab {
+ public:
+  static constexpr int64_t kPad = 0;
+  static constexpr int64_t kUnknown = 1;
+
+  /// The index of key, adding it when new.
+  int64_t add(const Key& key) {
+    auto [it, inserted] = index_.emplace(key, static_cast<int64_t>(keys_.size()) + 2);
+    if (inserted) keys_.push_back(key);
+    return it->second;
+  }
+  /// The index of key, or kUnknown.
+  int64_t lookup(const Key& key) const {
+    auto it = index_.find(key);
+    return it == index_.end() ? kUnknown : it->second;
+  }
+  /// Number of rows an embedding table needs (keys + padding + unknown).
+  int64_t size() const { return static_cast<int64_t>(keys_.size()) + 2; }
+  /// keys()[i] has index i + 2.
+  const std::vector<Key>& keys() const { return keys_; }
+
+ private:
+  std::vector<Key> keys_;
+  std::unordered_map<Key, int64_t> index_;
+};
+
+/// Sizes a model needs to build its tables.
+struct FeatureSpec {
+  int64_t n_users = 2;
+  int64_t n_movies = 2;
+  int64_t n_genres = 2;
+  int64_t n_tags = 2;
+  int64_t n_years = 2;
+  int genre_len = 0;
+  int tag_len = 0;
+  int history_len = 0;
+  double global_mean = 0.0;  ///< mean training rating
+  double min_rating = 0.5;
+  double max_rating = 5.0;
+};
+
+/// Everything learned from the training split that a checkpoint must carry.
+struct FeatureVocabs {
+  Vocab<int64_t> users;
+  Vocab<int64_t> movies;
+  Vocab<std::string> genres;
+  Vocab<std::string> tags;
+  /// raw movieId -> its most frequent training tags (tag indices, most frequent first).
+  std::unordered_map<int64_t, std::vector<int64_t>> movie_tags;
+  double global_mean = 0.0;
+};
+
+/// A block of examples as row-major columns, ready to become tensors.
+struct Columns {
+  int64_t rows = 0;
+  std::vector<int64_t> user;     ///< [rows]
+  std::vector<int64_t> movie;    ///< [rows]
+  std::vector<int64_t> year;     ///< [rows] year bucket, 1 when unknown
+  std::vector<int64_t> genres;   ///< [rows * genre_len]
+  std::vector<int64_t> tags;     ///< [rows * tag_len]
+  std::vector<int64_t> history;  ///< [rows * history_len]
+  std::vector<float> rating;     ///< [rows], 0 where unknown (prediction)
+};
+
+/// Number of year buckets: 5-year buckets from 1900 to 2029, plus padding and unknown.
+constexpr int64_t kYearBuckets = 2 + 26;
+/// The bucket index of a release year (0 = unknown year gives kUnknown).
+int64_t year_bucket(int year);
+
+/// Builds every feature from the training rows only, then encodes any rows or pairs.
+class FeatureBuilder {
+ public:
+  explicit FeatureBuilder(const FeaturesConfig& config);
+
+  /// Learns vocabularies, tag counts and user histories from the training rows only. Tags
+  /// count only when their (user, movie) pair is not held out and they are not newer than
+  /// the newest training rating.
+  void fit(const MovieLens& data, const std::vector<int64_t>& train_rows);
+  /// Takes saved vocabularies (from a checkpoint) and rebuilds user histories from the
+  /// training rows.
+  void restore(FeatureVocabs vocabs, const MovieLens& data, const std::vector<int64_t>& train_rows);
+
+  /// Encodes rating rows; the history of a row is the user's training ratings strictly
+  /// earlier than it, the last history_len of them.
+  Columns transform(const MovieLens& data, const std::vector<int64_t>& rows) const;
+  /// Encodes (raw user, raw movie) pairs; the history is the user's last training ratings.
+  Columns transform_pairs(const MovieLens& data, const std::vector<int64_t>& users,
+                          const std::vector<int64_t>& movies) const;
+
+  FeatureSpec spec(const DataConfig& data_config) const;
+  const FeatureVocabs& vocabs() const { return vocabs_; }
+  const FeaturesConfig& config() const { return config_; }
+
+ private:
+  struct HistoryEvent {
+    int64_t timestamp;
+    int64_t movie;  // vocabulary index
+  };
+  void index_histories(const MovieLens& data, const std::vector<int64_t>& train_rows);
+  void encode_movie(const MovieLens& data, int64_t raw_movie, Columns& out, int64_t row) const;
+  void encode_history(int64_t user_index, int64_t before, Columns& out, int64_t row) const;
+  Columns allocate(int64_t rows) const;
+
+  FeaturesConfig config_;
+  PadSide padding_;
+  PadSide truncating_;
+  FeatureVocabs vocabs_;
+  /// user index -> training events sorted by (timestamp, file order).
+  std::vector<std::vector<HistoryEvent>> histories_;
+};
+
+}  // namespace dnnrec

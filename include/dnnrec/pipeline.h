@@ -1,0 +1,77 @@
+// The whole job, end to end: load -> split -> features -> model -> fit -> test -> files.
+// Each subcommand of the CLI is one call here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "dnnrec/config.h"
+
+namespace dnnrec {
+
+/// What `dnnrec train` produced.
+struct TrainResult {
+  std::string run_dir;
+  std::string model;
+  std::string checkpoint;  ///< the checkpoint whose weights gave `test` (best.pt or last.pt)
+  std::map<std::string, double> val;
+  std::map<std::string, double> test;
+  int best_epoch = 0;
+  int epochs_run = 0;
+  double train_samples_per_sec = 0.0;
+  double load_seconds = 0.0;
+  double train_seconds = 0.0;
+  int64_t skipped_rows = 0;
+  /// The metrics.json document.
+  std::string to_json() const;
+};
+
+/// Trains a model as configured and writes the run directory (config.yaml, command.txt,
+/// history.csv, metrics.json, checkpoints/, best.pt, last.pt, train.log).
+TrainResult run_train(const Config& config, const std::string& command_line);
+
+/// What `dnnrec evaluate` measured.
+struct EvalResult {
+  std::string checkpoint;
+  std::string split;
+  int64_t examples = 0;
+  std::map<std::string, double> metrics;
+  std::string to_json() const;
+};
+
+/// Evaluates a checkpoint on a split of the data it was trained on (data_dir empty: the
+/// folder stored in the checkpoint).
+EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
+                        const std::string& split);
+
+/// What `dnnrec predict` did.
+struct PredictResult {
+  int64_t rows = 0;
+  int64_t unknown_users = 0;
+  int64_t unknown_movies = 0;
+};
+
+/// Scores (userId, movieId) pairs from a CSV with that header; writes
+/// userId,movieId,prediction to `output` ("-" = stdout).
+PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
+                          const std::string& input, const std::string& output);
+
+/// One recommended movie.
+struct Recommendation {
+  int64_t movie = 0;
+  std::string title;
+  std::string genres;      ///< "A|B|C"
+  double score = 0.0;      ///< the model's raw output, which ranks the list (may exceed the scale)
+  double predicted = 0.0;  ///< predicted rating clipped to the scale, or probability of "liked"
+};
+
+/// The top-k movies of movies.csv the user has not rated, best first.
+std::vector<Recommendation> run_recommend(const std::string& checkpoint,
+                                          const std::string& data_dir, int64_t user, int k);
+
+/// A description of a checkpoint (format, config, vocabulary sizes, epoch, metrics) as JSON.
+std::string checkpoint_info_json(const std::string& checkpoint);
+
+}  // namespace dnnrec

@@ -1,0 +1,44 @@
+// Process-level helpers: logging set-up, atomic file writes, run directories, BLAS check,
+// threads and device choice.
+#pragma once
+
+#include <string>
+
+namespace dnnrec {
+
+/// Sets up spdlog once: stderr at `level` (trace|debug|info|warn|error|off), plus `log_file`
+/// when non-empty (at debug level). Throws ConfigError for an unknown level.
+void init_logging(const std::string& level, const std::string& log_file = "");
+/// Adds a log file sink (the run directory's train.log) to the existing logger.
+void add_log_file(const std::string& log_file);
+
+/// Writes `content` to `path` through a temporary file in the same folder, flushed, then
+/// renamed over `path`: readers see the old file or the new one, never a part.
+void atomic_write_file(const std::string& path, const std::string& content);
+
+/// Reads a whole file; throws Error naming the path when it cannot.
+std::string read_text_file(const std::string& path);
+
+/// A new, unique run directory: `requested` when non-empty (created if needed), else
+/// runs/<YYYYmmdd-HHMMSS> with a -2, -3... suffix when taken.
+std::string make_run_dir(const std::string& requested);
+
+/// True when a live progress bar belongs on stderr: a terminal, and info logs are shown.
+bool live_progress();
+
+/// True when the file descriptor is a terminal.
+bool is_terminal(int fd);
+
+/// Logs a loud warning when libtorch is running on the reference BLAS (about 5x slower).
+void check_blas();
+
+/// Sets torch's intra-op threads (0 = all cores); returns the count in use.
+int configure_threads(int threads);
+
+/// The human form of a duration: 42.0s, 3m05s, 1h02m.
+std::string format_duration(double seconds);
+
+/// "YYYY-mm-ddTHH:MM:SS" local time, for metadata.
+std::string now_iso8601();
+
+}  // namespace dnnrec

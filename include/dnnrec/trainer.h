@@ -1,0 +1,94 @@
+// Keras-like compile / fit / evaluate / predict on a model and whole-column tensors.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dnnrec/batch.h"
+#include "dnnrec/config.h"
+#include "dnnrec/models.h"
+
+namespace dnnrec {
+
+class Trainer;
+
+/// What callbacks see of a running fit.
+struct TrainState {
+  int epoch = 0;                 ///< current epoch, 1-based
+  int epochs = 0;                ///< planned epochs
+  int64_t step = 0;              ///< optimizer steps so far
+  int64_t batch = 0;             ///< batch within the epoch, 1-based
+  int64_t batches = 0;           ///< batches per epoch
+  int64_t train_size = 0;        ///< training examples
+  double batch_loss = 0.0;       ///< loss of the last batch
+  double running_loss = 0.0;     ///< mean loss of the epoch so far
+  double epoch_seconds = 0.0;    ///< seconds of the current epoch's training loop so far
+  double elapsed_seconds = 0.0;  ///< seconds since fit began
+  double samples_per_sec = 0.0;  ///< training throughput of the epoch
+  /// End-of-epoch values: train_loss, val_<metric>..., lr.
+  std::map<std::string, double> logs;
+  bool stop_requested = false;
+};
+
+/// Keras-style callback; every hook gets the trainer (its state, model and stop switch).
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(Trainer& trainer) {}
+  virtual void on_epoch_begin(Trainer& trainer) {}
+  virtual void on_batch_end(Trainer& trainer) {}
+  virtual void on_epoch_end(Trainer& trainer) {}
+  virtual void on_train_end(Trainer& trainer) {}
+};
+using CallbackPtr = std::shared_ptr<Callback>;
+
+/// Owns the zero_grad -> forward -> loss -> backward -> step loop.
+class Trainer {
+ public:
+  /// compile: builds the optimizer and loss from config.train; the model moves to device.
+  Trainer(RecModel model, const Config& config, torch::Device device);
+
+  /// Trains for config.train.epochs (or until a callback stops it), validating on `val`
+  /// after each epoch when it is non-empty. Throws DivergedError on a non-finite loss.
+  void fit(const TensorData& train, const TensorData* val,
+           const std::vector<CallbackPtr>& callbacks);
+  /// Metrics of the task on `data` (eval mode, no grad), plus "loss".
+  std::map<std::string, double> evaluate(const TensorData& data);
+  /// Predictions: ratings clipped to the rating range, or probabilities of "liked".
+  std::vector<float> predict(const TensorData& data);
+  /// Raw model outputs (unclipped ratings or logits) in eval mode.
+  torch::Tensor predict_raw(const TensorData& data);
+
+  /// Asks fit to stop after the current batch (early stopping, interrupts).
+  void stop_training() { state_.stop_requested = true; }
+  const TrainState& state() const { return state_; }
+  RecModel model() const { return model_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  const Config& config() const { return config_; }
+  torch::Device device() const { return device_; }
+
+  /// Set by the SIGINT / SIGTERM handler; fit stops after the current batch when it is set.
+  static std::atomic<bool>& interrupt_flag();
+
+ private:
+  torch::Tensor loss(const torch::Tensor& output, const torch::Tensor& target) const;
+  torch::Tensor postprocess(const torch::Tensor& raw) const;
+
+  RecModel model_;
+  Config config_;
+  torch::Device device_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::string loss_name_;
+  TrainState state_;
+};
+
+/// Builds the optimizer named in config (adam, adamw, sgd, adagrad, rmsprop).
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& config,
+                                                        std::vector<torch::Tensor> params);
+
+}  // namespace dnnrec

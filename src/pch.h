@@ -1,0 +1,3 @@
+// Precompiled header: <torch/torch.h> costs most of each translation unit's compile time.
+#pragma once
+#include <torch/torch.h>

@@ -1,0 +1,436 @@
+// The whole job, read top to bottom: load, split, featurise, build, fit, test, write.
+#include "dnnrec/pipeline.h"
+
+#include <libfccp/csv.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "dnnrec/batch.h"
+#include "dnnrec/callbacks.h"
+#include "dnnrec/checkpoint.h"
+#include "dnnrec/error.h"
+#include "dnnrec/features.h"
+#include "dnnrec/metrics.h"
+#include "dnnrec/movielens.h"
+#include "dnnrec/runtime.h"
+#include "dnnrec/split.h"
+#include "dnnrec/trainer.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace dnnrec {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+torch::Device select_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw ConfigError("--device cuda: no CUDA device is available to this libtorch build");
+    }
+    return torch::kCUDA;
+  }
+  if (name == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  throw ConfigError("train.device: unknown device '" + name + "' (cpu | cuda | auto)");
+}
+
+// Count and FNV-1a hash of the ratings: a changed data folder is noticed at evaluation.
+std::string fingerprint(const Ratings& r) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](uint64_t v) {
+    for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xFF)) * 1099511628211ULL;
+  };
+  for (size_t i = 0; i < r.size(); ++i) {
+    mix(static_cast<uint64_t>(r.user[i]));
+    mix(static_cast<uint64_t>(r.movie[i]));
+    mix(static_cast<uint64_t>(std::lround(r.rating[i] * 2)));
+    mix(static_cast<uint64_t>(r.timestamp[i]));
+  }
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%zu:%016llx", r.size(),
+                static_cast<unsigned long long>(h));
+  return buffer;
+}
+
+MovieLens load_data(const Config& config) {
+  LoadOptions options;
+  options.on_bad_row = parse_bad_row_policy(config.data.on_bad_row);
+  options.min_rating = static_cast<float>(config.data.min_rating);
+  options.max_rating = static_cast<float>(config.data.max_rating);
+  MovieLens data = load_movielens(config.data.dir, options);
+  if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
+  return data;
+}
+
+// The output offset: mean training rating, or the logit of the training "liked" rate.
+double output_offset(const Config& config, const MovieLens& data,
+                     const std::vector<int64_t>& train_rows, double global_mean) {
+  if (config.train.task != "binary") return global_mean;
+  double liked = 0;
+  for (int64_t row : train_rows) liked += data.ratings.rating[row] >= config.train.like_threshold;
+  const double p = std::clamp(liked / std::max<double>(1.0, train_rows.size()), 1e-4, 1 - 1e-4);
+  return std::log(p / (1 - p));
+}
+
+json metrics_json(const std::map<std::string, double>& metrics) {
+  json out = json::object();
+  for (const auto& [name, value] : metrics) {
+    if (std::isfinite(value)) {
+      out[name] = value;
+    } else {
+      out[name] = nullptr;
+    }
+  }
+  return out;
+}
+
+// Everything evaluate / predict / recommend rebuild from a checkpoint and the data folder.
+struct Restored {
+  Checkpoint ckpt;
+  MovieLens data;
+  Split split;
+  std::unique_ptr<FeatureBuilder> features;
+  FeatureSpec spec;
+  std::unique_ptr<Trainer> trainer;
+};
+
+Restored restore(const std::string& checkpoint, const std::string& data_dir) {
+  Restored r;
+  r.ckpt = load_checkpoint(checkpoint);
+  Config& config = r.ckpt.config;
+  config.data.dir = data_dir.empty() ? r.ckpt.meta.data_dir : data_dir;
+  spdlog::info("checkpoint {}: model {}, epoch {}, data {}", checkpoint, config.model.name,
+               r.ckpt.meta.epoch, config.data.dir);
+  r.data = load_data(config);
+  const std::string print = fingerprint(r.data.ratings);
+  if (print != r.ckpt.meta.data_fingerprint) {
+    spdlog::warn(
+        "the ratings in {} differ from the ones the model was trained on ({} vs {}): "
+        "splits and histories may not match training",
+        config.data.dir, print, r.ckpt.meta.data_fingerprint);
+  }
+  r.split = split_ratings(r.data.ratings, config.data);
+  r.features = std::make_unique<FeatureBuilder>(config.features);
+  r.features->restore(r.ckpt.vocabs, r.data, r.split.train);
+  r.spec = r.features->spec(config.data);
+  configure_threads(config.train.threads);
+  RecModel model = r.ckpt.make_model(r.spec);
+  r.trainer = std::make_unique<Trainer>(model, config, select_device(config.train.device));
+  return r;
+}
+
+}  // namespace
+
+std::string TrainResult::to_json() const {
+  json out;
+  out["val"] = metrics_json(val);
+  out["test"] = metrics_json(test);
+  out["best_epoch"] = best_epoch;
+  out["epochs_run"] = epochs_run;
+  out["train_samples_per_sec"] = train_samples_per_sec;
+  out["model"] = model;
+  out["checkpoint"] = checkpoint;
+  out["run_dir"] = run_dir;
+  out["load_seconds"] = load_seconds;
+  out["train_seconds"] = train_seconds;
+  out["skipped_rows"] = skipped_rows;
+  return out.dump(2);
+}
+
+TrainResult run_train(const Config& input_config, const std::string& command_line) {
+  Config config = input_config;
+  config.validate();
+  TrainResult result;
+  result.run_dir = make_run_dir(config.output.dir);
+  config.output.dir = result.run_dir;
+  add_log_file(result.run_dir + "/train.log");
+  spdlog::info("dnnrec {} train: run directory {}", kVersion, result.run_dir);
+  spdlog::debug("command: {}", command_line);
+  atomic_write_file(result.run_dir + "/command.txt", command_line + "\n");
+  atomic_write_file(result.run_dir + "/config.yaml", config.to_yaml());
+  spdlog::debug("effective config:\n{}", config.to_yaml());
+  check_blas();
+  const int threads = configure_threads(config.train.threads);
+  const torch::Device device = select_device(config.train.device);
+  torch::manual_seed(static_cast<uint64_t>(config.train.seed));
+  spdlog::info("seed {}, {} threads, device {}", config.train.seed, threads, device.str());
+
+  // Load, split and featurise.
+  const auto load_start = Clock::now();
+  MovieLens data = load_data(config);
+  result.skipped_rows = data.report.skipped;
+  Split split = split_ratings(data.ratings, config.data);
+  FeatureBuilder features(config.features);
+  features.fit(data, split.train);
+  const FeatureSpec spec = features.spec(config.data);
+  const std::string& task = config.train.task;
+  const double threshold = config.train.like_threshold;
+  TensorData train(features.transform(data, split.train), task, threshold, device);
+  TensorData val(features.transform(data, split.val), task, threshold, device);
+  TensorData test(features.transform(data, split.test), task, threshold, device);
+  result.load_seconds = seconds_since(load_start);
+  spdlog::info(
+      "{}: {} ratings, {} users, {} movies, {} tags; split {} -> train {}, val {}, "
+      "test {} ({:.2f}s)",
+      config.data.dir, data.ratings.size(), spec.n_users - 2, spec.n_movies - 2, data.tags.size(),
+      config.data.split, split.train.size(), split.val.size(), split.test.size(),
+      result.load_seconds);
+
+  // Build and compile the model.
+  const double offset = output_offset(config, data, split.train, spec.global_mean);
+  RecModel model = make_model(config.model, spec, offset);
+  int64_t parameters = 0;
+  for (const auto& p : model->parameters()) parameters += p.numel();
+  spdlog::info("model {}: {} parameters; optimizer {} lr {}, loss {}, batch {}", config.model.name,
+               parameters, config.train.optimizer, config.train.lr, config.effective_loss(),
+               config.train.batch_size);
+  Trainer trainer(model, config, device);
+  result.model = config.model.name;
+
+  CheckpointMeta base;
+  base.dnnrec_version = kVersion;
+  base.config_yaml = config.to_yaml();
+  base.data_dir = config.data.dir;
+  base.data_fingerprint = fingerprint(data.ratings);
+  base.monitor = config.effective_monitor();
+  base.offset = offset;
+  auto checkpointer = std::make_shared<ModelCheckpoint>(
+      result.run_dir, config.train, [&](const std::string& path, bool weights_only) {
+        CheckpointMeta meta = base;
+        meta.created_at = now_iso8601();
+        meta.epoch = trainer.state().epoch;
+        meta.step = trainer.state().step;
+        meta.metrics = trainer.state().logs;
+        save_checkpoint(path, meta, features.vocabs(), *trainer.model(),
+                        weights_only ? nullptr : &trainer.optimizer());
+      });
+  auto stopper = std::make_shared<EarlyStopping>(config.train);
+  auto history = std::make_shared<HistoryWriter>(result.run_dir + "/history.csv");
+  std::vector<CallbackPtr> callbacks = {std::make_shared<ProgressLogger>(live_progress()), history,
+                                        checkpointer, stopper};
+  // Fail on a bad checkpoint name before training rather than after the first epoch.
+  std::map<std::string, double> names = {{"epoch", 0}, {"step", 0},     {"train_loss", 0},
+                                         {"lr", 0},    {"val_loss", 0}, {"monitor", 0}};
+  for (const auto& metric : task_metrics(task)) names["val_" + metric] = 0;
+  format_template(config.train.checkpoint_name, names);
+
+  const auto train_start = Clock::now();
+  trainer.fit(train, &val, callbacks);
+  result.train_seconds = seconds_since(train_start);
+  result.epochs_run = static_cast<int>(history->rows().size());
+  double samples = 0, seconds = 0;
+  for (const auto& row : history->rows()) {
+    samples += row.at("samples_per_sec") * row.at("seconds");
+    seconds += row.at("seconds");
+  }
+  result.train_samples_per_sec = seconds > 0 ? samples / seconds : 0.0;
+  if (Trainer::interrupt_flag().load()) {
+    const std::string path = result.run_dir + "/interrupted.pt";
+    CheckpointMeta meta = base;
+    meta.created_at = now_iso8601();
+    meta.epoch = trainer.state().epoch - 1;
+    meta.step = trainer.state().step;
+    save_checkpoint(path, meta, features.vocabs(), *trainer.model(), &trainer.optimizer());
+    throw Error("interrupted during epoch " + std::to_string(trainer.state().epoch) +
+                    "; the last finished epoch is in " + result.run_dir +
+                    "/last.pt, the interrupted state in " + path,
+                kExitInterrupted);
+  }
+
+  // The test split is read once, at the end, with the weights of the chosen checkpoint.
+  // With restore_best the weights are now those of the best epoch, which best.pt holds too.
+  result.best_epoch = stopper->best_epoch();
+  if (!config.train.restore_best) {
+    result.checkpoint = result.run_dir + "/last.pt";
+  } else if (config.train.save_best) {
+    result.checkpoint = result.run_dir + "/best.pt";
+  }
+  result.val = trainer.evaluate(val);
+  result.test = trainer.evaluate(test);
+  std::string line;
+  for (const auto& [name, value] : result.test) line += fmt::format(" {} {:.4f}", name, value);
+  spdlog::info("test ({} examples, weights of epoch {}):{}", test.size(),
+               config.train.restore_best ? result.best_epoch : result.epochs_run, line);
+  atomic_write_file(result.run_dir + "/metrics.json", result.to_json() + "\n");
+  return result;
+}
+
+std::string EvalResult::to_json() const {
+  json out;
+  out["checkpoint"] = checkpoint;
+  out["split"] = split;
+  out["examples"] = examples;
+  out[split] = metrics_json(metrics);
+  return out.dump(2);
+}
+
+EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
+                        const std::string& split_name) {
+  Restored r = restore(checkpoint, data_dir);
+  const std::vector<int64_t>* rows = nullptr;
+  if (split_name == "test") rows = &r.split.test;
+  if (split_name == "val") rows = &r.split.val;
+  if (split_name == "train") rows = &r.split.train;
+  if (rows == nullptr)
+    throw ConfigError("--split: unknown split '" + split_name + "' (test | val | train)");
+  const Config& c = r.ckpt.config;
+  TensorData data(r.features->transform(r.data, *rows), c.train.task, c.train.like_threshold,
+                  r.trainer->device());
+  EvalResult result;
+  result.checkpoint = checkpoint;
+  result.split = split_name;
+  result.examples = data.size();
+  result.metrics = r.trainer->evaluate(data);
+  return result;
+}
+
+PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
+                          const std::string& input, const std::string& output) {
+  Restored r = restore(checkpoint, data_dir);
+  std::vector<int64_t> users, movies;
+  const std::string name = fs::path(input).filename().string();
+  try {
+    io::CSVReader<2, io::trim_chars<' ', '\t'>, io::double_quote_escape<',', '"'>> reader(input);
+    reader.read_header(io::ignore_extra_column, "userId", "movieId");
+    std::string user_text, movie_text;
+    while (reader.read_row(user_text, movie_text)) {
+      auto parse = [&](const std::string& text, const char* column) {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno != 0 || v < 0) {
+          throw DataError(
+              name, reader.get_file_line(),
+              std::string("column '") + column + "': \"" + text + "\" is not a valid id");
+        }
+        return static_cast<int64_t>(v);
+      };
+      users.push_back(parse(user_text, "userId"));
+      movies.push_back(parse(movie_text, "movieId"));
+    }
+  } catch (const io::error::base& e) {
+    throw DataError(name + ": " + e.what());
+  }
+  PredictResult result;
+  result.rows = static_cast<int64_t>(users.size());
+  const FeatureVocabs& v = r.features->vocabs();
+  for (size_t i = 0; i < users.size(); ++i) {
+    result.unknown_users += v.users.lookup(users[i]) == Vocab<int64_t>::kUnknown;
+    result.unknown_movies += v.movies.lookup(movies[i]) == Vocab<int64_t>::kUnknown;
+  }
+  const Config& c = r.ckpt.config;
+  TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
+                  c.train.like_threshold, r.trainer->device());
+  const std::vector<float> scores = r.trainer->predict(data);
+  std::string text = "userId,movieId,prediction\n";
+  char buffer[96];
+  for (size_t i = 0; i < users.size(); ++i) {
+    std::snprintf(buffer, sizeof(buffer), "%lld,%lld,%.6g\n", static_cast<long long>(users[i]),
+                  static_cast<long long>(movies[i]), scores[i]);
+    text += buffer;
+  }
+  if (output == "-" || output.empty()) {
+    std::cout << text << std::flush;
+  } else {
+    atomic_write_file(output, text);
+  }
+  if (result.unknown_users || result.unknown_movies) {
+    spdlog::warn("{} pairs with a user and {} with a movie unseen in training (scored as unknown)",
+                 result.unknown_users, result.unknown_movies);
+  }
+  return result;
+}
+
+std::vector<Recommendation> run_recommend(const std::string& checkpoint,
+                                          const std::string& data_dir, int64_t user, int k) {
+  if (k <= 0) throw ConfigError("-k must be at least 1");
+  Restored r = restore(checkpoint, data_dir);
+  const Ratings& ratings = r.data.ratings;
+  std::unordered_set<int64_t> rated;
+  for (size_t i = 0; i < ratings.size(); ++i) {
+    if (ratings.user[i] == user) rated.insert(ratings.movie[i]);
+  }
+  if (rated.empty()) {
+    throw DataError("user " + std::to_string(user) + " has no ratings in " +
+                    r.ckpt.config.data.dir + "/ratings.csv");
+  }
+  if (r.features->vocabs().users.lookup(user) == Vocab<int64_t>::kUnknown) {
+    spdlog::warn("user {} has no training ratings: scores are those of an unknown user", user);
+  }
+  std::vector<int64_t> users, movies;
+  for (const Movie& movie : r.data.movies) {
+    if (rated.count(movie.id)) continue;
+    users.push_back(user);
+    movies.push_back(movie.id);
+  }
+  const Config& c = r.ckpt.config;
+  TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
+                  c.train.like_threshold, r.trainer->device());
+  // Rank by the raw output: clipping would tie every score above the top of the scale.
+  torch::Tensor raw = r.trainer->predict_raw(data).to(torch::kCPU).contiguous();
+  std::vector<float> shown = r.trainer->predict(data);
+  std::vector<size_t> order(movies.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const float* score = raw.data_ptr<float>();
+  const size_t top = std::min<size_t>(k, order.size());
+  std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](size_t a, size_t b) {
+    return score[a] != score[b] ? score[a] > score[b] : movies[a] < movies[b];
+  });
+  std::vector<Recommendation> result;
+  for (size_t i = 0; i < top; ++i) {
+    const Movie* movie = r.data.find_movie(movies[order[i]]);
+    Recommendation rec;
+    rec.movie = movies[order[i]];
+    rec.title = movie->title;
+    for (size_t g = 0; g < movie->genres.size(); ++g)
+      rec.genres += (g ? "|" : "") + movie->genres[g];
+    rec.score = score[order[i]];
+    rec.predicted = shown[order[i]];
+    result.push_back(rec);
+  }
+  return result;
+}
+
+std::string checkpoint_info_json(const std::string& checkpoint) {
+  Checkpoint ckpt = load_checkpoint(checkpoint);
+  const CheckpointMeta& m = ckpt.meta;
+  json out;
+  out["checkpoint"] = checkpoint;
+  out["format_version"] = m.format_version;
+  out["dnnrec_version"] = m.dnnrec_version;
+  out["created_at"] = m.created_at;
+  out["model"] = ckpt.config.model.name;
+  out["task"] = ckpt.config.train.task;
+  out["data_dir"] = m.data_dir;
+  out["data_fingerprint"] = m.data_fingerprint;
+  out["epoch"] = m.epoch;
+  out["step"] = m.step;
+  out["monitor"] = m.monitor;
+  out["weights_only"] = m.weights_only;
+  out["metrics"] = metrics_json(m.metrics);
+  out["vocab"] = {{"users", ckpt.vocabs.users.size() - 2},
+                  {"movies", ckpt.vocabs.movies.size() - 2},
+                  {"genres", ckpt.vocabs.genres.size() - 2},
+                  {"tags", ckpt.vocabs.tags.size() - 2},
+                  {"movies_with_tags", ckpt.vocabs.movie_tags.size()}};
+  out["global_mean"] = ckpt.vocabs.global_mean;
+  out["config"] = m.config_yaml;
+  return out.dump(2);
+}
+
+}  // namespace dnnrec

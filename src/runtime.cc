@@ -1,0 +1,159 @@
+// Logging, atomic writes, run directories, BLAS detection, threads.
+#include "dnnrec/runtime.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "dnnrec/error.h"
+
+namespace fs = std::filesystem;
+
+namespace dnnrec {
+namespace {
+spdlog::level::level_enum console_level = spdlog::level::info;
+}  // namespace
+
+bool live_progress() { return is_terminal(2) && console_level <= spdlog::level::info; }
+
+void init_logging(const std::string& level, const std::string& log_file) {
+  auto parsed = spdlog::level::from_str(level);
+  if (parsed == spdlog::level::off && level != "off") {
+    throw ConfigError("--log-level: unknown level '" + level +
+                      "' (trace | debug | info | warn | error | off)");
+  }
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  console->set_level(parsed);
+  console_level = parsed;
+  console->set_pattern("[%H:%M:%S] %^%l%$ %v");
+  auto logger = std::make_shared<spdlog::logger>("dnnrec", console);
+  logger->set_level(spdlog::level::trace);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  if (!log_file.empty()) add_log_file(log_file);
+}
+
+void add_log_file(const std::string& log_file) {
+  auto logger = spdlog::default_logger();
+  try {
+    auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, /*truncate=*/false);
+    file->set_level(spdlog::level::debug);
+    file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] %l %v");
+    logger->sinks().push_back(file);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw Error("cannot open log file " + log_file + ": " + e.what());
+  }
+}
+
+void atomic_write_file(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
+  const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() &&
+                  std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  const int saved = errno;
+  if (std::fclose(f) != 0 || !ok) {
+    std::remove(tmp.c_str());
+    throw Error("cannot write " + path + ": " + std::strerror(ok ? errno : saved));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw Error("cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
+  }
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path + ": " + std::strerror(errno));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string make_run_dir(const std::string& requested) {
+  std::error_code ec;
+  if (!requested.empty()) {
+    fs::create_directories(requested, ec);
+    if (ec) throw Error("cannot create run directory " + requested + ": " + ec.message());
+    return requested;
+  }
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+  fs::create_directories("runs", ec);
+  if (ec) throw Error("cannot create runs/: " + ec.message());
+  // fs::create_directory is atomic: it fails when the folder exists, so two runs started in
+  // the same second never share a directory.
+  for (int i = 1;; ++i) {
+    std::string dir = "runs/" + std::string(stamp) + (i == 1 ? "" : "-" + std::to_string(i));
+    if (fs::create_directory(dir, ec)) return dir;
+    if (ec) throw Error("cannot create run directory " + dir + ": " + ec.message());
+  }
+}
+
+bool is_terminal(int fd) { return ::isatty(fd) == 1; }
+
+void check_blas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::string blas;
+  while (std::getline(maps, line)) {
+    if (line.find("openblas") != std::string::npos || line.find("libmkl") != std::string::npos ||
+        line.find("blis") != std::string::npos) {
+      return;
+    }
+    if (blas.empty() && line.find("libblas.so") != std::string::npos) {
+      blas = line.substr(line.find('/'));
+    }
+  }
+  if (!blas.empty()) {
+    spdlog::warn(
+        "*** libtorch is using the reference BLAS ({}): training is about 5x slower. "
+        "Install OpenBLAS: sudo apt-get install libopenblas0-openmp ***",
+        fs::canonical(blas).string());
+  }
+}
+
+int configure_threads(int threads) {
+  const int n =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+  return n;
+}
+
+std::string format_duration(double seconds) {
+  char buffer[32];
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  if (seconds < 60) {
+    std::snprintf(buffer, sizeof(buffer), "%.1fs", seconds);
+  } else if (seconds < 3600) {
+    std::snprintf(buffer, sizeof(buffer), "%dm%02ds", static_cast<int>(seconds) / 60,
+                  static_cast<int>(seconds) % 60);
+  } else {
+    std::snprintf(buffer, sizeof(buffer), "%dh%02dm", static_cast<int>(seconds) / 3600,
+                  static_cast<int>(seconds) / 60 % 60);
+  }
+  return buffer;
+}
+
+std::string now_iso8601() {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", std::localtime(&now));
+  return stamp;
+}
+
+}  // namespace dnnrec

@@ -1,0 +1,266 @@
+// The CLI: argv parsing, config precedence, the run directory, evaluate / predict / recommend /
+// info on a saved checkpoint, and the built binary's exit codes and file:line messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "dnnrec/cli.h"
+#include "dnnrec/config.h"
+#include "dnnrec/error.h"
+#include "dnnrec/movielens.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace dnnrec {
+namespace {
+
+std::string run_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "dnnrec");
+  std::ostringstream out;
+  EXPECT_EQ(cli::run(args, out), 0);
+  return out.str();
+}
+
+std::string cli_error(std::vector<std::string> args) {
+  args.insert(args.begin(), "dnnrec");
+  std::ostringstream out;
+  try {
+    cli::run(args, out);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+struct Shell {
+  int code;
+  std::string out;
+};
+
+// Runs the built binary through the shell; stdout and stderr together.
+Shell shell(const std::string& args) {
+  const std::string command = std::string(DNNREC_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::string out;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// One small trained run shared by the tests of this file.
+struct TrainedRun {
+  testing::TempDir dir;
+  std::string data, run;
+  json metrics;
+  TrainedRun() {
+    data = dir.file("data");
+    write_sample_movielens(data, SampleOptions{100, 150, 6000, 300, 11});
+    run = dir.file("run");
+    const std::string out = run_cli(
+        {"train", "--data", data, "--out", run, "--epochs", "2", "--json", "--log-level", "warn"});
+    metrics = json::parse(out);
+  }
+};
+
+const TrainedRun& trained() {
+  static TrainedRun* run = new TrainedRun();
+  return *run;
+}
+
+TEST(Cli, HelpAndUnknownCommandsAndFlags) {
+  EXPECT_NE(run_cli({"--help"}).find("commands:"), std::string::npos);
+  EXPECT_NE(run_cli({"train", "--help"}).find("--batch-size"), std::string::npos);
+  EXPECT_NE(run_cli({"evaluate", "--help"}).find("--checkpoint"), std::string::npos);
+  EXPECT_NE(cli_error({"trian"}).find("did you mean 'train'?"), std::string::npos);
+  EXPECT_NE(cli_error({"train", "--lrr", "0.1"}).find("did you mean '--lr'?"), std::string::npos);
+  EXPECT_NE(cli_error({"train", "--set", "train.lrr=1"}).find("did you mean 'train.lr'?"),
+            std::string::npos);
+  EXPECT_NE(cli_error({"evaluate"}).find("--checkpoint is required"), std::string::npos);
+  EXPECT_NE(cli_error({"train", "--epochs", "0"}).find("train.epochs"), std::string::npos);
+}
+
+TEST(Cli, TrainWritesTheRunDirectory) {
+  const TrainedRun& t = trained();
+  for (const char* name : {"config.yaml", "history.csv", "metrics.json", "best.pt", "last.pt",
+                           "train.log", "command.txt"}) {
+    EXPECT_TRUE(fs::exists(t.run + "/" + name)) << name;
+  }
+  int periodic = 0;
+  for (const auto& entry : fs::directory_iterator(t.run + "/checkpoints")) {
+    EXPECT_EQ(entry.path().filename().string().rfind("epoch000", 0), 0u);
+    ++periodic;
+  }
+  EXPECT_EQ(periodic, 2);
+  const json& m = t.metrics;
+  EXPECT_EQ(m, json::parse(testing::read_file(t.run + "/metrics.json")));
+  EXPECT_TRUE(m["test"]["rmse"].is_number());
+  EXPECT_TRUE(m["test"]["mae"].is_number());
+  EXPECT_TRUE(m["val"]["rmse"].is_number());
+  EXPECT_EQ(m["epochs_run"], 2);
+  EXPECT_GE(m["best_epoch"].get<int>(), 1);
+  EXPECT_GT(m["train_samples_per_sec"].get<double>(), 0);
+}
+
+TEST(Cli, EvaluateReproducesTheRunsTestMetricsExactly) {
+  const TrainedRun& t = trained();
+  json e = json::parse(run_cli({"evaluate", "--checkpoint", t.run + "/best.pt", "--json", "-q"}));
+  EXPECT_EQ(e["test"]["rmse"].get<double>(), t.metrics["test"]["rmse"].get<double>());
+  EXPECT_EQ(e["test"]["mae"].get<double>(), t.metrics["test"]["mae"].get<double>());
+  json v = json::parse(
+      run_cli({"evaluate", "--checkpoint", t.run + "/best.pt", "--split", "val", "--json", "-q"}));
+  EXPECT_EQ(v["val"]["rmse"].get<double>(), t.metrics["val"]["rmse"].get<double>());
+}
+
+TEST(Cli, RecommendListsUnratedMoviesOnly) {
+  const TrainedRun& t = trained();
+  json r = json::parse(run_cli(
+      {"recommend", "--checkpoint", t.run + "/best.pt", "--user", "1", "-k", "7", "--json", "-q"}));
+  ASSERT_EQ(r["recommendations"].size(), 7u);
+  MovieLens data = load_movielens(t.data);
+  std::set<int64_t> rated;
+  for (size_t i = 0; i < data.ratings.size(); ++i) {
+    if (data.ratings.user[i] == 1) rated.insert(data.ratings.movie[i]);
+  }
+  double previous = 1e9;
+  for (const auto& item : r["recommendations"]) {
+    EXPECT_EQ(rated.count(item["movieId"].get<int64_t>()), 0u);
+    EXPECT_FALSE(item["title"].get<std::string>().empty());
+    EXPECT_LE(item["score"].get<double>(), previous + 1e-9);
+    previous = item["score"].get<double>();
+  }
+  const std::string table =
+      run_cli({"recommend", "--checkpoint", t.run + "/best.pt", "--user", "1", "-k", "3", "-q"});
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);  // header + 3
+  EXPECT_NE(cli_error({"recommend", "--checkpoint", t.run + "/best.pt", "--user", "999999", "-q"})
+                .find("has no ratings"),
+            std::string::npos);
+}
+
+TEST(Cli, PredictScoresPairsIncludingUnknownIds) {
+  const TrainedRun& t = trained();
+  testing::write_file(t.dir.file("pairs.csv"), "userId,movieId\n1,1\n2,3\n123456,1\n1,999999\n");
+  run_cli({"predict", "--checkpoint", t.run + "/best.pt", "--input", t.dir.file("pairs.csv"),
+           "--output", t.dir.file("pred.csv"), "-q"});
+  const std::string out = testing::read_file(t.dir.file("pred.csv"));
+  EXPECT_EQ(out.rfind("userId,movieId,prediction\n1,1,", 0), 0u);
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 5);
+  testing::write_file(t.dir.file("bad.csv"), "userId,movieId\n1,1\nx,3\n");
+  EXPECT_NE(cli_error({"predict", "--checkpoint", t.run + "/best.pt", "--input",
+                       t.dir.file("bad.csv"), "-q"})
+                .find("bad.csv:3:"),
+            std::string::npos);
+}
+
+TEST(Cli, InfoDescribesTheCheckpoint) {
+  const TrainedRun& t = trained();
+  json info = json::parse(run_cli({"info", "--checkpoint", t.run + "/last.pt", "--json"}));
+  EXPECT_EQ(info["model"], "dnn");
+  EXPECT_EQ(info["epoch"], 2);
+  EXPECT_EQ(info["format_version"], 1);
+  EXPECT_GT(info["vocab"]["movies"].get<int>(), 10);
+}
+
+TEST(Cli, ConfigPrecedenceDefaultsFileFlagsSet) {
+  const TrainedRun& t = trained();
+  testing::write_file(
+      t.dir.file("c.yaml"),
+      "train:\n  epochs: 3\n  batch_size: 512\n  lr: 0.002\nmodel:\n  hidden: [32]\n");
+  const std::string run = t.dir.file("precedence");
+  run_cli({"train", "--config", t.dir.file("c.yaml"), "--data", t.data, "--out", run, "--epochs",
+           "2", "--batch-size", "128", "--set", "train.epochs=1", "-q", "--json"});
+  Config effective;
+  effective.merge_yaml_file(run + "/config.yaml");
+  EXPECT_EQ(effective.train.epochs, 1);         // --set beats the flag and the file
+  EXPECT_EQ(effective.train.batch_size, 128);   // the flag beats the file
+  EXPECT_DOUBLE_EQ(effective.train.lr, 0.002);  // the file beats the default
+  EXPECT_EQ(effective.model.hidden, (std::vector<int64_t>{32}));
+  EXPECT_EQ(effective.train.patience, 0);  // the default
+  EXPECT_NE(testing::read_file(run + "/command.txt").find("--set train.epochs=1"),
+            std::string::npos);
+  testing::write_file(t.dir.file("typo.yaml"), "train:\n  epochz: 3\n");
+  EXPECT_NE(cli_error({"train", "--config", t.dir.file("typo.yaml")})
+                .find("did you mean 'train.epochs'?"),
+            std::string::npos);
+}
+
+TEST(Binary, JsonGoesToStdoutAndErrorsGiveExitCodes) {
+  const TrainedRun& t = trained();
+  Shell ok = shell("evaluate --checkpoint " + t.run + "/best.pt --json -q");
+  EXPECT_EQ(ok.code, 0);
+  EXPECT_NO_THROW(json::parse(ok.out)) << ok.out;
+  EXPECT_EQ(shell("evaluate --checkpoint " + t.dir.file("nope.pt")).code, kExitBadInput);
+  EXPECT_EQ(shell("train --epochs abc").code, kExitBadInput);
+  Shell missing =
+      shell("train --data " + t.dir.file("no-such-folder") + " --out " + t.dir.file("r-missing"));
+  EXPECT_EQ(missing.code, kExitBadInput);
+  EXPECT_NE(missing.out.find("scripts/fetch-movielens.sh"), std::string::npos) << missing.out;
+}
+
+// Each malformed ratings.csv: "ratings.csv:LINE:" and exit 2; with --on-bad-row skip, a count.
+TEST(Binary, BadRowsGiveFileLineAndExitTwo) {
+  const TrainedRun& t = trained();
+  const std::string header = "userId,movieId,rating,timestamp\n";
+  const std::string good = "1,1,4.0,964982703\n2,1,3.0,964982704\n";
+  struct Case {
+    const char* name;
+    std::string ratings;
+    int line;
+  };
+  const std::vector<Case> cases = {
+      {"missing column", header + good + "3,1,4.0\n", 4},
+      {"non-numeric id", header + good + "abc,1,4.0,964982703\n", 4},
+      {"rating out of range", header + "1,1,7.5,964982703\n" + good, 2},
+      {"broken quote", header + good + "\"3,1,4.0,964982703\n", 4},
+      {"movie absent from movies.csv", header + good + "3,999999,4.0,964982703\n", 4},
+  };
+  MovieLens base = load_movielens(t.data);
+  for (const Case& c : cases) {
+    const std::string folder = t.dir.file(std::string("bad-") + std::to_string(&c - &cases[0]));
+    fs::create_directories(folder);
+    fs::copy_file(t.data + "/movies.csv", folder + "/movies.csv");
+    testing::write_file(folder + "/ratings.csv", c.ratings);
+    Shell fail = shell("train --epochs 1 -q --data " + folder + " --out " + folder + "/run");
+    EXPECT_EQ(fail.code, kExitBadInput) << c.name << ": " << fail.out;
+    EXPECT_NE(fail.out.find("ratings.csv:" + std::to_string(c.line) + ":"), std::string::npos)
+        << c.name << ": " << fail.out;
+  }
+  // Fatal even when skipping: an empty file and a wrong header.
+  const std::string folder = t.dir.file("bad-header");
+  fs::create_directories(folder);
+  fs::copy_file(t.data + "/movies.csv", folder + "/movies.csv");
+  testing::write_file(folder + "/ratings.csv", "user,movie,rating,timestamp\n" + good);
+  Shell header_error = shell("train -q --on-bad-row skip --data " + folder);
+  EXPECT_EQ(header_error.code, kExitBadInput);
+  EXPECT_NE(header_error.out.find("ratings.csv:1:"), std::string::npos) << header_error.out;
+  testing::write_file(folder + "/ratings.csv", "");
+  Shell empty = shell("train -q --data " + folder);
+  EXPECT_EQ(empty.code, kExitBadInput);
+  EXPECT_NE(empty.out.find("ratings.csv"), std::string::npos) << empty.out;
+}
+
+TEST(Binary, SkipModeCountsAndReportsBadRows) {
+  const TrainedRun& t = trained();
+  const std::string folder = t.dir.file("skip");
+  fs::create_directories(folder);
+  for (const char* name : {"movies.csv", "tags.csv", "links.csv"}) {
+    fs::copy_file(t.data + "/" + name, folder + "/" + name);
+  }
+  std::string ratings = testing::read_file(t.data + "/ratings.csv");
+  ratings += "1,1,9.0,964982703\nx,1,4.0,1\n1,999999,4.0,1\n";
+  testing::write_file(folder + "/ratings.csv", ratings);
+  Shell s = shell("train --epochs 1 --on-bad-row skip --json --log-level warn --data " + folder +
+                  " --out " + folder + "/run");
+  ASSERT_EQ(s.code, 0) << s.out;
+  EXPECT_NE(s.out.find("3 rows skipped"), std::string::npos) << s.out;
+  json m = json::parse(testing::read_file(folder + "/run/metrics.json"));
+  EXPECT_EQ(m["skipped_rows"], 3);
+}
+
+}  // namespace
+}  // namespace dnnrec
