@@ -14,6 +14,7 @@
 
 #include "dnnrec/config.h"
 #include "dnnrec/error.h"
+#include "dnnrec/models.h"
 #include "dnnrec/movielens.h"
 #include "dnnrec/pipeline.h"
 #include "dnnrec/runtime.h"
@@ -203,7 +204,12 @@ int train(std::vector<std::string> args, std::ostream& out) {
     if (field.type == "bool") {
       cmd.add_bool(field.flag, help);
     } else {
-      cmd.add(field.flag, help, field.type == "int_list" ? "N,N,..." : "");
+      const std::string& t = field.type;
+      cmd.add(field.flag, help,
+              t == "int_list" ? "N,N,..."
+              : t == "int"    ? "N"
+              : t == "float"  ? "X"
+                              : "VALUE");
     }
   }
   auto r = cmd.parse(args);
@@ -375,9 +381,14 @@ int config(std::vector<std::string> args, std::ostream& out) {
   cmd.add("config", "YAML config file to start from", "FILE");
   cmd.add("set", "Set any config key: --set train.lr=0.003 (repeatable)", "KEY=VALUE");
   cmd.add_flag("markdown", "Print the table of every key (the README's config table)");
+  cmd.add_flag("models", "List the model names --model accepts");
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) return out << cmd.help(), kExitOk;
   start_logging(r);
+  if (r["models"].as<bool>()) {
+    for (const std::string& name : model_names()) out << name << "\n";
+    return kExitOk;
+  }
   if (r["markdown"].as<bool>()) {
     out << "| key | flag | default | meaning |\n| --- | --- | --- | --- |\n";
     for (const FieldInfo& f : config_fields()) {

@@ -225,7 +225,7 @@ const std::vector<Field>& fields() {
       DNNREC_FIELD(features, use_year, "", "Use the release year parsed from the title."),
 
       DNNREC_FIELD(model, name, "model",
-                   "Model name from the registry (dnnrec info --models lists them)."),
+                   "Model name from the registry (dnnrec config --models lists them)."),
       DNNREC_FIELD(model, embedding_dim, "embedding-dim",
                    "Embedding size of every id feature, >= 1."),
       DNNREC_FIELD(model, hidden, "hidden",

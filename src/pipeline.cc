@@ -205,7 +205,8 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
   CheckpointMeta base;
   base.dnnrec_version = kVersion;
   base.config_yaml = config.to_yaml();
-  base.data_dir = config.data.dir;
+  // Absolute, so evaluate / predict / recommend find the data from any working directory.
+  base.data_dir = fs::absolute(config.data.dir).lexically_normal().string();
   base.data_fingerprint = fingerprint(data.ratings);
   base.monitor = config.effective_monitor();
   base.offset = offset;

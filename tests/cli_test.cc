@@ -73,6 +73,20 @@ const TrainedRun& trained() {
   return *run;
 }
 
+TEST(Cli, ReadmeConfigTableIsTheGeneratedOne) {
+  const std::string readme = testing::read_file(std::string(DNNREC_SOURCE_DIR) + "/README.md");
+  const std::string begin = "<!-- config-table:begin -->\n";
+  const size_t from = readme.find(begin);
+  const size_t to = readme.find("<!-- config-table:end -->");
+  ASSERT_NE(from, std::string::npos);
+  ASSERT_NE(to, std::string::npos);
+  EXPECT_EQ(readme.substr(from + begin.size(), to - from - begin.size()),
+            run_cli({"config", "--markdown"}))
+      << "README.md is out of date: run scripts/update-readme-table.sh";
+  EXPECT_NE(run_cli({"config", "--set", "lr=0.003"}).find("lr: 0.003"), std::string::npos);
+  EXPECT_EQ(run_cli({"config", "--models"}), "dnn\n");
+}
+
 TEST(Cli, HelpAndUnknownCommandsAndFlags) {
   EXPECT_NE(run_cli({"--help"}).find("commands:"), std::string::npos);
   EXPECT_NE(run_cli({"train", "--help"}).find("--batch-size"), std::string::npos);

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include <map>
 #include <set>
 #include <string>
@@ -339,6 +342,15 @@ TEST(ConfigTest, DefaultYamlFileEqualsBuiltInDefaults) {
   size_t keys = 0;
   for (const auto& section : root) keys += section.second.size();
   EXPECT_EQ(keys, config_fields().size());
+  // Its comments are the help texts of the field table, word for word: past its header it is
+  // exactly what `dnnrec config` prints.
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string file = text.str();
+  const size_t body = file.find("\ndata:");
+  ASSERT_NE(body, std::string::npos);
+  EXPECT_EQ(file.substr(body + 1), Config().to_yaml());
 }
 
 TEST(ConfigTest, ValidateCollectsEveryProblem) {

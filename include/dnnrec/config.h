@@ -46,7 +46,7 @@ struct FeaturesConfig {
 
 /// Which model and its shape.
 struct ModelConfig {
-  /// Model name from the registry (dnnrec info --models lists them).
+  /// Model name from the registry (dnnrec config --models lists them).
   std::string name = "dnn";
   /// Embedding size of every id feature, >= 1.
   int embedding_dim = 32;
