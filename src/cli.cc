@@ -256,6 +256,10 @@ int train(std::vector<std::string> args, std::ostream& out) {
     out << "best epoch " << result.best_epoch << " of " << result.epochs_run << ", "
         << static_cast<int64_t>(result.train_samples_per_sec) << " samples/s\n"
         << "run directory: " << result.run_dir << "\n";
+    if (result.skipped_rows > 0) {
+      out << result.skipped_rows << " malformed rows were skipped (see " << result.run_dir
+          << "/train.log)\n";
+    }
   }
   return kExitOk;
 }

@@ -268,6 +268,8 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
   spdlog::info("test ({} examples, weights of epoch {}):{}", test.size(),
                config.train.restore_best ? result.best_epoch : result.epochs_run, line);
   atomic_write_file(result.run_dir + "/metrics.json", result.to_json() + "\n");
+  // Repeated at the end, where it is seen: the model was trained without these rows.
+  if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
   return result;
 }
 

@@ -39,18 +39,22 @@ std::string cli_error(std::vector<std::string> args) {
 
 struct Shell {
   int code;
-  std::string out;
+  std::string out;  ///< stdout
+  std::string err;  ///< stderr
 };
 
-// Runs the built binary through the shell; stdout and stderr together.
-Shell shell(const std::string& args) {
-  const std::string command = std::string(DNNREC_BINARY) + " " + args + " 2>&1";
+// Runs the built binary through the shell (`prefix` goes before it, e.g. a timeout).
+Shell shell(const std::string& args, const std::string& prefix = "") {
+  testing::TempDir tmp;
+  const std::string command =
+      prefix + " " + std::string(DNNREC_BINARY) + " " + args + " 2>" + tmp.file("stderr");
   FILE* pipe = ::popen(command.c_str(), "r");
   std::string out;
   char buffer[4096];
   while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
   const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out,
+          testing::read_file(tmp.file("stderr"))};
 }
 
 // One small trained run shared by the tests of this file.
@@ -205,15 +209,16 @@ TEST(Cli, ConfigPrecedenceDefaultsFileFlagsSet) {
 
 TEST(Binary, JsonGoesToStdoutAndErrorsGiveExitCodes) {
   const TrainedRun& t = trained();
-  Shell ok = shell("evaluate --checkpoint " + t.run + "/best.pt --json -q");
+  Shell ok = shell("evaluate --checkpoint " + t.run + "/best.pt --json");
   EXPECT_EQ(ok.code, 0);
-  EXPECT_NO_THROW(json::parse(ok.out)) << ok.out;
+  EXPECT_NO_THROW(json::parse(ok.out)) << ok.out;  // only the JSON object on stdout
+  EXPECT_NE(ok.err.find("info"), std::string::npos) << "logs go to stderr";
   EXPECT_EQ(shell("evaluate --checkpoint " + t.dir.file("nope.pt")).code, kExitBadInput);
   EXPECT_EQ(shell("train --epochs abc").code, kExitBadInput);
   Shell missing =
       shell("train --data " + t.dir.file("no-such-folder") + " --out " + t.dir.file("r-missing"));
   EXPECT_EQ(missing.code, kExitBadInput);
-  EXPECT_NE(missing.out.find("scripts/fetch-movielens.sh"), std::string::npos) << missing.out;
+  EXPECT_NE(missing.err.find("scripts/fetch-movielens.sh"), std::string::npos) << missing.err;
 }
 
 // Each malformed ratings.csv: "ratings.csv:LINE:" and exit 2; with --on-bad-row skip, a count.
@@ -240,9 +245,9 @@ TEST(Binary, BadRowsGiveFileLineAndExitTwo) {
     fs::copy_file(t.data + "/movies.csv", folder + "/movies.csv");
     testing::write_file(folder + "/ratings.csv", c.ratings);
     Shell fail = shell("train --epochs 1 -q --data " + folder + " --out " + folder + "/run");
-    EXPECT_EQ(fail.code, kExitBadInput) << c.name << ": " << fail.out;
-    EXPECT_NE(fail.out.find("ratings.csv:" + std::to_string(c.line) + ":"), std::string::npos)
-        << c.name << ": " << fail.out;
+    EXPECT_EQ(fail.code, kExitBadInput) << c.name << ": " << fail.err;
+    EXPECT_NE(fail.err.find("ratings.csv:" + std::to_string(c.line) + ":"), std::string::npos)
+        << c.name << ": " << fail.err;
   }
   // Fatal even when skipping: an empty file and a wrong header.
   const std::string folder = t.dir.file("bad-header");
@@ -251,11 +256,11 @@ TEST(Binary, BadRowsGiveFileLineAndExitTwo) {
   testing::write_file(folder + "/ratings.csv", "user,movie,rating,timestamp\n" + good);
   Shell header_error = shell("train -q --on-bad-row skip --data " + folder);
   EXPECT_EQ(header_error.code, kExitBadInput);
-  EXPECT_NE(header_error.out.find("ratings.csv:1:"), std::string::npos) << header_error.out;
+  EXPECT_NE(header_error.err.find("ratings.csv:1:"), std::string::npos) << header_error.err;
   testing::write_file(folder + "/ratings.csv", "");
   Shell empty = shell("train -q --data " + folder);
   EXPECT_EQ(empty.code, kExitBadInput);
-  EXPECT_NE(empty.out.find("ratings.csv"), std::string::npos) << empty.out;
+  EXPECT_NE(empty.err.find("ratings.csv: empty file"), std::string::npos) << empty.err;
 }
 
 TEST(Binary, SkipModeCountsAndReportsBadRows) {
@@ -270,10 +275,24 @@ TEST(Binary, SkipModeCountsAndReportsBadRows) {
   testing::write_file(folder + "/ratings.csv", ratings);
   Shell s = shell("train --epochs 1 --on-bad-row skip --json --log-level warn --data " + folder +
                   " --out " + folder + "/run");
-  ASSERT_EQ(s.code, 0) << s.out;
-  EXPECT_NE(s.out.find("3 rows skipped"), std::string::npos) << s.out;
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.err.find("ratings.csv: 3 rows skipped"), std::string::npos) << s.err;
+  EXPECT_EQ(json::parse(s.out)["skipped_rows"], 3);
   json m = json::parse(testing::read_file(folder + "/run/metrics.json"));
   EXPECT_EQ(m["skipped_rows"], 3);
+}
+
+TEST(Binary, SigintFinishesTheBatchWritesACheckpointAndExits130) {
+  const TrainedRun& t = trained();
+  const std::string run = t.dir.file("interrupted");
+  // timeout sends SIGINT after 5 s; --preserve-status returns dnnrec's own exit code.
+  Shell s = shell("train --epochs 100000 --data " + t.data + " --out " + run,
+                  "timeout --preserve-status -s INT 5");
+  EXPECT_EQ(s.code, kExitInterrupted) << s.err;
+  EXPECT_NE(s.err.find("interrupted during epoch"), std::string::npos) << s.err;
+  EXPECT_TRUE(fs::exists(run + "/interrupted.pt"));
+  json info = json::parse(run_cli({"info", "--checkpoint", run + "/interrupted.pt", "--json"}));
+  EXPECT_EQ(info["model"], "dnn");
 }
 
 }  // namespace
