@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "dnnrec/error.h"
+#include "dnnrec/random.h"
 
 namespace dnnrec {
 namespace {
@@ -413,26 +414,6 @@ void check_links(const std::string& path, const LoadOptions& options, const Movi
 // ---------------------------------------------------------------------------------------------
 // Writing the synthetic folder. Integer arithmetic only, so that a seed gives the same bytes on
 // every platform and compiler (no libm, no std:: distributions, no FMA contraction).
-
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  /// Uniform in [0, n), n > 0; the modulo bias is below 2^-30 for the sizes used here.
-  uint64_t below(uint64_t n) { return next() % n; }
-  /// Uniform in [lo, hi].
-  int64_t between(int64_t lo, int64_t hi) {
-    return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo) + 1));
-  }
-
- private:
-  uint64_t state_;
-};
 
 /// Draws rank k in [0, n) with probability proportional to 1 / (k + offset).
 class Zipf {
