@@ -178,12 +178,18 @@ void on_interrupt(int) {
 }
 
 void print_metrics(std::ostream& out, const std::string& label,
-                   const std::map<std::string, double>& metrics) {
+                   const std::map<std::string, double>& metrics,
+                   const std::map<std::string, double>& std_dev = {}) {
   out << label << ":";
-  char buffer[64];
+  char buffer[96];
   for (const auto& [name, value] : metrics) {
     std::snprintf(buffer, sizeof(buffer), " %s %.4f", name.c_str(), value);
     out << buffer;
+    auto it = std_dev.find(name);
+    if (it != std_dev.end()) {
+      std::snprintf(buffer, sizeof(buffer), " +- %.4f", it->second);
+      out << buffer;
+    }
   }
   out << "\n";
 }
@@ -251,10 +257,14 @@ int train(std::vector<std::string> args, std::ostream& out) {
   if (r["json"].as<bool>()) {
     out << result.to_json() << "\n";
   } else {
-    print_metrics(out, "val", result.val);
-    print_metrics(out, "test", result.test);
-    out << "best epoch " << result.best_epoch << " of " << result.epochs_run << ", "
-        << static_cast<int64_t>(result.train_samples_per_sec) << " samples/s\n"
+    print_metrics(out, "val", result.val, result.val_std);
+    print_metrics(out, "test", result.test, result.test_std);
+    if (result.per_seed.empty()) {
+      out << "best epoch " << result.best_epoch << " of " << result.epochs_run << ", ";
+    } else {
+      out << result.per_seed.size() << " seeds (mean +- std), ";
+    }
+    out << static_cast<int64_t>(result.train_samples_per_sec) << " samples/s\n"
         << "run directory: " << result.run_dir << "\n";
     if (result.skipped_rows > 0) {
       out << result.skipped_rows << " malformed rows were skipped (see " << result.run_dir

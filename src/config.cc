@@ -234,6 +234,11 @@ const std::vector<Field>& fields() {
                    "Tower activation: relu | gelu | tanh | sigmoid | leaky_relu."),
       DNNREC_FIELD(model, dropout, "dropout", "Dropout after each hidden layer, in [0, 1)."),
       DNNREC_FIELD(model, batch_norm, "", "Batch normalisation after each hidden linear layer."),
+      DNNREC_FIELD(model, bias_terms, "",
+                   "Add user and movie bias terms to the output (dnn, wide-deep, deepfm)."),
+      DNNREC_FIELD(model, implicit, "",
+                   "dnn: add an SVD++-like implicit term, the movie factor times the mean of the "
+                   "user's history factors (training history only)."),
 
       DNNREC_FIELD(train, task, "task",
                    "rating (regression on the rating) | binary (liked = rating >= "
@@ -245,7 +250,27 @@ const std::vector<Field>& fields() {
       DNNREC_FIELD(train, lr, "lr", "Learning rate, > 0."),
       DNNREC_FIELD(train, optimizer, "optimizer",
                    "Optimizer: adam | adamw | sgd | adagrad | rmsprop."),
-      DNNREC_FIELD(train, weight_decay, "", "L2 weight decay (decoupled for adamw), >= 0."),
+      DNNREC_FIELD(train, weight_decay, "",
+                   "L2 weight decay of the dense (non-embedding) weights (decoupled for adamw), "
+                   ">= 0."),
+      DNNREC_FIELD(train, embedding_l2, "",
+                   "L2 penalty on the embedding rows each batch touches (per example), >= 0; "
+                   "embedding tables are never decayed densely."),
+      DNNREC_FIELD(train, lr_schedule, "",
+                   "Learning-rate schedule: none | step | cosine | plateau."),
+      DNNREC_FIELD(train, lr_step_epochs, "",
+                   "step: multiply the rate by lr_gamma every lr_step_epochs epochs, >= 1."),
+      DNNREC_FIELD(train, lr_gamma, "", "Factor of step and plateau decays, in (0, 1)."),
+      DNNREC_FIELD(train, lr_patience, "",
+                   "plateau: decay after this many epochs without improvement of the monitored "
+                   "metric, >= 1."),
+      DNNREC_FIELD(train, min_lr, "", "Floor of every schedule (cosine ends here), >= 0."),
+      DNNREC_FIELD(train, warmup_epochs, "",
+                   "Linear warm-up of the rate over the first N epochs (fractions allowed), >= 0."),
+      DNNREC_FIELD(train, clip_norm, "", "Clip the global gradient norm to this value; 0 = off."),
+      DNNREC_FIELD(train, seeds, "seeds",
+                   "Train this many seeds (seed, seed+1, ...) and report mean +- std of every "
+                   "metric, >= 1."),
       DNNREC_FIELD(train, momentum, "", "Momentum of sgd and rmsprop, in [0, 1)."),
       DNNREC_FIELD(train, loss, "loss",
                    "Loss: auto (mse for rating, bce for binary) | mse | huber | bce."),
@@ -708,6 +733,17 @@ void Config::validate() const {
   p.choice("train.mode", train.mode, {"auto", "min", "max"});
   p.at_least("train.patience", train.patience, 0);
   p.at_least("train.min_delta", train.min_delta, 0.0);
+  p.at_least("train.embedding_l2", train.embedding_l2, 0.0);
+  p.choice("train.lr_schedule", train.lr_schedule, {"none", "step", "cosine", "plateau"});
+  p.at_least("train.lr_step_epochs", train.lr_step_epochs, 1);
+  if (!(train.lr_gamma > 0 && train.lr_gamma < 1)) {
+    p.add("train.lr_gamma", "must be in (0, 1), got " + format_value(train.lr_gamma));
+  }
+  p.at_least("train.lr_patience", train.lr_patience, 1);
+  p.at_least("train.min_lr", train.min_lr, 0.0);
+  p.at_least("train.warmup_epochs", train.warmup_epochs, 0.0);
+  p.at_least("train.clip_norm", train.clip_norm, 0.0);
+  p.at_least("train.seeds", train.seeds, 1);
   p.throw_if_any();
 }
 

@@ -1,30 +1,69 @@
-// Shared model pieces (tower, pooling) and the registry that makes models by name.
+// Shared model pieces (feature embeddings, bias terms, tower, pooling, the embedding penalty)
+// and the registry that makes models by name.
 #include "dnnrec/models.h"
 
 #include <functional>
 #include <map>
 
+#include "dnnrec/baselines.h"
+#include "dnnrec/deepfm.h"
 #include "dnnrec/dnn.h"
 #include "dnnrec/error.h"
+#include "dnnrec/neumf.h"
+#include "dnnrec/wide_deep.h"
 
 namespace dnnrec {
 namespace {
 
 using Factory = std::function<RecModel(const ModelConfig&, const FeatureSpec&, double)>;
 
+template <class Holder>
+Factory factory() {
+  return [](const ModelConfig& c, const FeatureSpec& s, double offset) -> RecModel {
+    return Holder(c, s, offset).ptr();
+  };
+}
+
 // Explicit table rather than static self-registration: objects of a static library that
 // nothing references are dropped by the linker, and their registrars with them.
 const std::map<std::string, Factory>& registry() {
   static const std::map<std::string, Factory> models = {
-      {"dnn",
-       [](const ModelConfig& c, const FeatureSpec& s, double offset) -> RecModel {
-         return DNN(c, s, offset).ptr();
-       }},
+      {"global-mean", factory<GlobalMean>()},
+      {"bias", factory<BiasModel>()},
+      {"mf", factory<MF>()},
+      {"dnn", factory<DNN>()},
+      {"wide-deep", factory<WideDeep>()},
+      {"deepfm", factory<DeepFM>()},
+      {"neumf", factory<NeuMF>()},
   };
   return models;
 }
 
 }  // namespace
+
+torch::Tensor RecModelImpl::take_penalty() {
+  torch::Tensor p = penalty_.defined() ? penalty_ : torch::zeros({});
+  penalty_ = torch::Tensor();
+  return p;
+}
+
+void RecModelImpl::add_penalty(const torch::Tensor& rows) {
+  if (!track_penalty_ || !is_training()) return;
+  torch::Tensor p = rows.pow(2).sum() / rows.size(0);
+  penalty_ = penalty_.defined() ? penalty_ + p : p;
+}
+
+torch::nn::Embedding make_embedding(int64_t rows, int64_t dim, double scale) {
+  auto table = torch::nn::Embedding(torch::nn::EmbeddingOptions(rows, dim).padding_idx(0));
+  torch::NoGradGuard no_grad;
+  if (scale > 0) {
+    table->weight.uniform_(-scale, scale);  // Keras' default is 0.05
+  } else {
+    table->weight.zero_();
+  }
+  table->weight[0].zero_();
+  return table;
+}
 
 torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidden,
                                  const std::string& activation, double dropout, bool batch_norm,
@@ -50,15 +89,50 @@ torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidd
     if (dropout > 0) tower->push_back(torch::nn::Dropout(dropout));
     width = size;
   }
-  tower->push_back(torch::nn::Linear(width, output));
+  if (output > 0) tower->push_back(torch::nn::Linear(width, output));
   return tower;
 }
 
-torch::Tensor masked_mean(torch::nn::Embedding table, const torch::Tensor& ids) {
-  // Padding rows of the table are zero (padding_idx = 0), so a plain sum skips them.
-  torch::Tensor summed = table->forward(ids).sum(1);
-  torch::Tensor count = ids.ne(0).sum(1, /*keepdim=*/true).clamp_min(1).to(summed.dtype());
-  return summed / count;
+torch::Tensor masked_mean(const torch::Tensor& embedded, const torch::Tensor& ids) {
+  // Padding rows of the tables are zero (padding_idx = 0), so a plain sum skips them.
+  torch::Tensor count = ids.ne(0).sum(1, /*keepdim=*/true).clamp_min(1).to(embedded.dtype());
+  return embedded.sum(1) / count;
+}
+
+FeatureEmbeddingsImpl::FeatureEmbeddingsImpl(const FeatureSpec& spec, int64_t dim,
+                                             double init_scale)
+    : dim_(dim),
+      user_(register_module("user", make_embedding(spec.n_users, dim, init_scale))),
+      movie_(register_module("movie", make_embedding(spec.n_movies, dim, init_scale))),
+      genre_(register_module("genre", make_embedding(spec.n_genres, dim, init_scale))),
+      tag_(register_module("tag", make_embedding(spec.n_tags, dim, init_scale))),
+      history_(register_module("history", make_embedding(spec.n_movies, dim, init_scale))),
+      year_(register_module("year", make_embedding(spec.n_years, dim, init_scale))) {}
+
+std::vector<torch::Tensor> FeatureEmbeddingsImpl::forward(const Batch& b, RecModelImpl& owner) {
+  auto lookup = [&owner](torch::nn::Embedding& table, const torch::Tensor& ids) {
+    torch::Tensor rows = table->forward(ids);
+    owner.add_penalty(rows);
+    return rows;
+  };
+  return {lookup(user_, b.user),
+          lookup(movie_, b.movie),
+          masked_mean(lookup(genre_, b.genres), b.genres),
+          masked_mean(lookup(tag_, b.tags), b.tags),
+          masked_mean(lookup(history_, b.history), b.history),
+          lookup(year_, b.year)};
+}
+
+BiasTermsImpl::BiasTermsImpl(const FeatureSpec& spec)
+    : user_(register_module("user", make_embedding(spec.n_users, 1, 0.0))),
+      movie_(register_module("movie", make_embedding(spec.n_movies, 1, 0.0))) {}
+
+torch::Tensor BiasTermsImpl::forward(const Batch& b, RecModelImpl& owner) {
+  torch::Tensor user = user_->forward(b.user);
+  torch::Tensor movie = movie_->forward(b.movie);
+  owner.add_penalty(user);
+  owner.add_penalty(movie);
+  return (user + movie).squeeze(1);
 }
 
 RecModel make_model(const ModelConfig& config, const FeatureSpec& spec, double offset) {
@@ -66,7 +140,14 @@ RecModel make_model(const ModelConfig& config, const FeatureSpec& spec, double o
   if (it == registry().end()) {
     std::string hint = nearest(config.name, model_names());
     throw ConfigError("model.name: unknown model '" + config.name + "'" +
-                      (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+                      (hint.empty() ? "" : "; did you mean '" + hint + "'?") + " (" +
+                      [] {
+                        std::string all;
+                        for (const auto& name : model_names())
+                          all += (all.empty() ? "" : " | ") + name;
+                        return all;
+                      }() +
+                      ")");
   }
   return it->second(config, spec, offset);
 }

@@ -140,25 +140,35 @@ std::string TrainResult::to_json() const {
   json out;
   out["val"] = metrics_json(val);
   out["test"] = metrics_json(test);
-  out["best_epoch"] = best_epoch;
+  if (per_seed.empty()) out["best_epoch"] = best_epoch;
   out["epochs_run"] = epochs_run;
   out["train_samples_per_sec"] = train_samples_per_sec;
   out["model"] = model;
-  out["checkpoint"] = checkpoint;
+  if (per_seed.empty()) out["checkpoint"] = checkpoint;
   out["run_dir"] = run_dir;
   out["load_seconds"] = load_seconds;
   out["train_seconds"] = train_seconds;
+  out["seconds_per_epoch"] = seconds_per_epoch;
+  out["parameters"] = parameters;
   out["skipped_rows"] = skipped_rows;
+  out["seeds"] = seeds;
+  if (!per_seed.empty()) {
+    out["val_std"] = metrics_json(val_std);
+    out["test_std"] = metrics_json(test_std);
+    json runs = json::array();
+    for (const auto& r : per_seed) runs.push_back(json::parse(r.to_json()));
+    out["per_seed"] = runs;
+  }
   return out.dump(2);
 }
 
-TrainResult run_train(const Config& input_config, const std::string& command_line) {
-  Config config = input_config;
-  config.validate();
+namespace {
+
+// One training run into an existing run directory.
+TrainResult train_one(Config config, const std::string& command_line) {
   TrainResult result;
-  result.run_dir = make_run_dir(config.output.dir);
-  config.output.dir = result.run_dir;
-  add_log_file(result.run_dir + "/train.log");
+  result.run_dir = config.output.dir;
+  ScopedLogFile log_file(result.run_dir + "/train.log");
   spdlog::info("dnnrec {} train: run directory {}", kVersion, result.run_dir);
   spdlog::debug("command: {}", command_line);
   atomic_write_file(result.run_dir + "/command.txt", command_line + "\n");
@@ -194,10 +204,9 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
   // Build and compile the model.
   const double offset = output_offset(config, data, split.train, spec.global_mean);
   RecModel model = make_model(config.model, spec, offset);
-  int64_t parameters = 0;
-  for (const auto& p : model->parameters()) parameters += p.numel();
+  for (const auto& p : model->parameters()) result.parameters += p.numel();
   spdlog::info("model {}: {} parameters; optimizer {} lr {}, loss {}, batch {}", config.model.name,
-               parameters, config.train.optimizer, config.train.lr, config.effective_loss(),
+               result.parameters, config.train.optimizer, config.train.lr, config.effective_loss(),
                config.train.batch_size);
   Trainer trainer(model, config, device);
   result.model = config.model.name;
@@ -240,6 +249,8 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
     seconds += row.at("seconds");
   }
   result.train_samples_per_sec = seconds > 0 ? samples / seconds : 0.0;
+  result.seconds_per_epoch = result.epochs_run > 0 ? seconds / result.epochs_run : 0.0;
+  result.seeds = {config.train.seed};
   if (Trainer::interrupt_flag().load()) {
     const std::string path = result.run_dir + "/interrupted.pt";
     CheckpointMeta meta = base;
@@ -270,6 +281,69 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
   atomic_write_file(result.run_dir + "/metrics.json", result.to_json() + "\n");
   // Repeated at the end, where it is seen: the model was trained without these rows.
   if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
+  return result;
+}
+
+std::map<std::string, double> mean_over(const std::vector<TrainResult>& runs,
+                                        std::map<std::string, double> TrainResult::*part,
+                                        bool std_dev) {
+  std::map<std::string, double> out;
+  for (const auto& [name, unused] : runs.front().*part) {
+    double sum = 0, sq = 0;
+    for (const auto& r : runs) sum += (r.*part).at(name);
+    const double mean = sum / runs.size();
+    for (const auto& r : runs) sq += std::pow((r.*part).at(name) - mean, 2);
+    // Sample standard deviation (n - 1), as numpy.std(ddof=1) and most papers report.
+    out[name] = std_dev ? (runs.size() > 1 ? std::sqrt(sq / (runs.size() - 1)) : 0.0) : mean;
+  }
+  return out;
+}
+
+}  // namespace
+
+TrainResult run_train(const Config& input_config, const std::string& command_line) {
+  Config config = input_config;
+  config.validate();
+  config.output.dir = make_run_dir(config.output.dir);
+  if (config.train.seeds <= 1) return train_one(config, command_line);
+
+  // Several seeds: one sub-run per seed, then mean +- std of every metric.
+  ScopedLogFile log_file(config.output.dir + "/train.log");
+  atomic_write_file(config.output.dir + "/command.txt", command_line + "\n");
+  atomic_write_file(config.output.dir + "/config.yaml", config.to_yaml());
+  std::vector<TrainResult> runs;
+  for (int k = 0; k < config.train.seeds; ++k) {
+    Config one = config;
+    one.train.seed = config.train.seed + k;
+    one.train.seeds = 1;
+    one.output.dir = make_run_dir(config.output.dir + "/seed-" + std::to_string(one.train.seed));
+    spdlog::info("seed {} of {}: {}", k + 1, config.train.seeds, one.output.dir);
+    runs.push_back(train_one(one, command_line));
+  }
+  TrainResult result;
+  result.run_dir = config.output.dir;
+  result.model = config.model.name;
+  result.val = mean_over(runs, &TrainResult::val, false);
+  result.test = mean_over(runs, &TrainResult::test, false);
+  result.val_std = mean_over(runs, &TrainResult::val, true);
+  result.test_std = mean_over(runs, &TrainResult::test, true);
+  for (const auto& r : runs) {
+    result.seeds.push_back(r.seeds.front());
+    result.epochs_run += r.epochs_run;
+    result.train_samples_per_sec += r.train_samples_per_sec / runs.size();
+    result.seconds_per_epoch += r.seconds_per_epoch / runs.size();
+    result.load_seconds += r.load_seconds;
+    result.train_seconds += r.train_seconds;
+  }
+  result.parameters = runs.front().parameters;
+  result.skipped_rows = runs.front().skipped_rows;
+  result.per_seed = runs;
+  std::string line;
+  for (const auto& [name, value] : result.test) {
+    line += fmt::format(" {} {:.4f} +- {:.4f}", name, value, result.test_std.at(name));
+  }
+  spdlog::info("test over {} seeds:{}", runs.size(), line);
+  atomic_write_file(result.run_dir + "/metrics.json", result.to_json() + "\n");
   return result;
 }
 

@@ -57,6 +57,19 @@ void add_log_file(const std::string& log_file) {
   }
 }
 
+ScopedLogFile::ScopedLogFile(const std::string& log_file) {
+  add_log_file(log_file);
+  index_ = spdlog::default_logger()->sinks().size() - 1;
+}
+
+ScopedLogFile::~ScopedLogFile() {
+  auto& sinks = spdlog::default_logger()->sinks();
+  if (index_ < sinks.size()) {
+    sinks[index_]->flush();
+    sinks.erase(sinks.begin() + static_cast<std::ptrdiff_t>(index_));
+  }
+}
+
 void atomic_write_file(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   FILE* f = std::fopen(tmp.c_str(), "wb");

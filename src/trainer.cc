@@ -1,6 +1,9 @@
 // The training loop: shuffled permutation, one gather per column per batch, callbacks.
 #include "dnnrec/trainer.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -28,28 +31,58 @@ std::atomic<bool>& Trainer::interrupt_flag() {
   return flag;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c,
-                                                        std::vector<torch::Tensor> params) {
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c, RecModelImpl& model) {
   namespace optim = torch::optim;
+  // Embedding tables are never decayed densely (that would shrink every row at every step,
+  // touched or not): they get train.embedding_l2 on the rows a batch touches instead.
+  std::vector<torch::Tensor> dense, embeddings;
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (auto* table = dynamic_cast<torch::nn::EmbeddingImpl*>(module.get())) {
+      embeddings.push_back(table->weight);
+    }
+  }
+  for (const auto& p : model.parameters()) {
+    bool is_table = false;
+    for (const auto& e : embeddings) is_table |= p.is_same(e);
+    if (!is_table) dense.push_back(p);
+  }
+  auto groups = [&](auto make_options) {
+    std::vector<optim::OptimizerParamGroup> out;
+    if (!dense.empty()) out.emplace_back(dense, make_options(c.weight_decay));
+    if (!embeddings.empty()) out.emplace_back(embeddings, make_options(0.0));
+    return out;
+  };
   if (c.optimizer == "adam") {
-    return std::make_unique<optim::Adam>(params,
-                                         optim::AdamOptions(c.lr).weight_decay(c.weight_decay));
+    auto options = [&](double wd) {
+      return std::make_unique<optim::AdamOptions>(optim::AdamOptions(c.lr).weight_decay(wd));
+    };
+    return std::make_unique<optim::Adam>(groups(options), optim::AdamOptions(c.lr));
   }
   if (c.optimizer == "adamw") {
-    return std::make_unique<optim::AdamW>(params,
-                                          optim::AdamWOptions(c.lr).weight_decay(c.weight_decay));
+    auto options = [&](double wd) {
+      return std::make_unique<optim::AdamWOptions>(optim::AdamWOptions(c.lr).weight_decay(wd));
+    };
+    return std::make_unique<optim::AdamW>(groups(options), optim::AdamWOptions(c.lr));
   }
   if (c.optimizer == "sgd") {
-    return std::make_unique<optim::SGD>(
-        params, optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
+    auto options = [&](double wd) {
+      return std::make_unique<optim::SGDOptions>(
+          optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(wd));
+    };
+    return std::make_unique<optim::SGD>(groups(options), optim::SGDOptions(c.lr));
   }
   if (c.optimizer == "adagrad") {
-    return std::make_unique<optim::Adagrad>(
-        params, optim::AdagradOptions(c.lr).weight_decay(c.weight_decay));
+    auto options = [&](double wd) {
+      return std::make_unique<optim::AdagradOptions>(optim::AdagradOptions(c.lr).weight_decay(wd));
+    };
+    return std::make_unique<optim::Adagrad>(groups(options), optim::AdagradOptions(c.lr));
   }
   if (c.optimizer == "rmsprop") {
-    return std::make_unique<optim::RMSprop>(
-        params, optim::RMSpropOptions(c.lr).momentum(c.momentum).weight_decay(c.weight_decay));
+    auto options = [&](double wd) {
+      return std::make_unique<optim::RMSpropOptions>(
+          optim::RMSpropOptions(c.lr).momentum(c.momentum).weight_decay(wd));
+    };
+    return std::make_unique<optim::RMSprop>(groups(options), optim::RMSpropOptions(c.lr));
   }
   throw ConfigError("train.optimizer: unknown optimizer '" + c.optimizer +
                     "' (adam | adamw | sgd | adagrad | rmsprop)");
@@ -59,9 +92,57 @@ Trainer::Trainer(RecModel model, const Config& config, torch::Device device)
     : model_(std::move(model)),
       config_(config),
       device_(device),
-      loss_name_(config.effective_loss()) {
+      loss_name_(config.effective_loss()),
+      current_lr_(config.train.lr) {
   model_->to(device_);
-  optimizer_ = make_optimizer(config_.train, model_->parameters());
+  optimizer_ = make_optimizer(config_.train, *model_);
+  model_->track_penalty(config_.train.embedding_l2 > 0);
+}
+
+LrSchedule::LrSchedule(const Config& config, int64_t steps_per_epoch)
+    : train_(config.train),
+      maximize_(config.effective_mode() == "max"),
+      steps_per_epoch_(std::max<int64_t>(1, steps_per_epoch)),
+      warmup_steps_(static_cast<int64_t>(std::ceil(config.train.warmup_epochs * steps_per_epoch))),
+      plateau_lr_(config.train.lr) {}
+
+double LrSchedule::rate(int64_t step, int epoch) const {
+  const TrainConfig& c = train_;
+  double lr = c.lr;
+  if (c.lr_schedule == "step") {
+    lr = c.lr * std::pow(c.lr_gamma, (epoch - 1) / c.lr_step_epochs);
+  } else if (c.lr_schedule == "cosine") {
+    const double total = static_cast<double>(c.epochs) * steps_per_epoch_ - warmup_steps_;
+    const double progress = std::clamp((step - warmup_steps_) / std::max(total, 1.0), 0.0, 1.0);
+    lr = c.min_lr + (c.lr - c.min_lr) * 0.5 * (1 + std::cos(M_PI * progress));
+  } else if (c.lr_schedule == "plateau") {
+    lr = plateau_lr_;
+  }
+  lr = std::max(lr, c.min_lr);
+  // Linear warm-up from lr / warmup_steps to the scheduled rate.
+  if (step < warmup_steps_) lr *= static_cast<double>(step + 1) / warmup_steps_;
+  return lr;
+}
+
+void LrSchedule::end_epoch(double monitored) {
+  if (train_.lr_schedule != "plateau" || !std::isfinite(monitored)) return;
+  if (!seen_ || (maximize_ ? monitored > best_ : monitored < best_)) {
+    best_ = monitored;
+    seen_ = true;
+    wait_ = 0;
+    return;
+  }
+  if (++wait_ >= train_.lr_patience) {
+    plateau_lr_ = std::max(train_.min_lr, plateau_lr_ * train_.lr_gamma);
+    wait_ = 0;
+    spdlog::info("learning rate reduced to {:.3g} ({} epochs without improvement)", plateau_lr_,
+                 train_.lr_patience);
+  }
+}
+
+void Trainer::set_lr(double lr) {
+  current_lr_ = lr;
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
 }
 
 torch::Tensor Trainer::loss(const torch::Tensor& output, const torch::Tensor& target) const {
@@ -87,6 +168,7 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
   state_.epochs = config_.train.epochs;
   state_.train_size = n;
   state_.batches = (n + batch_size - 1) / batch_size;
+  schedule_ = LrSchedule(config_, state_.batches);
   const auto fit_start = Clock::now();
   for (auto& cb : callbacks) cb->on_train_begin(*this);
   for (int epoch = 1; epoch <= config_.train.epochs && !state_.stop_requested; ++epoch) {
@@ -114,7 +196,16 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
                             " at epoch " + std::to_string(epoch) + ", batch " +
                             std::to_string(b + 1) + " (try a lower --lr)");
       }
-      value.backward();
+      // The embedding penalty joins the gradient, not the reported loss.
+      if (config_.train.embedding_l2 > 0) {
+        (value + config_.train.embedding_l2 * model_->take_penalty()).backward();
+      } else {
+        value.backward();
+      }
+      if (config_.train.clip_norm > 0) {
+        torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.train.clip_norm);
+      }
+      set_lr(schedule_.rate(state_.step, epoch));
       optimizer_->step();
       ++state_.step;
       loss_sum += loss_value * static_cast<double>(end - begin);
@@ -130,13 +221,15 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
       if (state_.stop_requested) break;
     }
     state_.logs["train_loss"] = state_.running_loss;
-    state_.logs["lr"] = config_.train.lr;
+    state_.logs["lr"] = current_lr_;
     if (val != nullptr && val->size() > 0 && !interrupt_flag().load()) {
       for (const auto& [name, value] : evaluate(*val)) state_.logs["val_" + name] = value;
     }
     state_.elapsed_seconds = seconds_since(fit_start);
     // An interrupted epoch is not a finished epoch: callbacks do not see it as one.
     if (interrupt_flag().load()) break;
+    auto monitored = state_.logs.find(config_.effective_monitor());
+    if (monitored != state_.logs.end()) schedule_.end_epoch(monitored->second);
     for (auto& cb : callbacks) cb->on_epoch_end(*this);
   }
   for (auto& cb : callbacks) cb->on_train_end(*this);

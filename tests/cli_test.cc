@@ -88,7 +88,8 @@ TEST(Cli, ReadmeConfigTableIsTheGeneratedOne) {
             run_cli({"config", "--markdown"}))
       << "README.md is out of date: run scripts/update-readme-table.sh";
   EXPECT_NE(run_cli({"config", "--set", "lr=0.003"}).find("lr: 0.003"), std::string::npos);
-  EXPECT_EQ(run_cli({"config", "--models"}), "dnn\n");
+  EXPECT_EQ(run_cli({"config", "--models"}),
+            "bias\ndeepfm\ndnn\nglobal-mean\nmf\nneumf\nwide-deep\n");
 }
 
 TEST(Cli, HelpAndUnknownCommandsAndFlags) {
@@ -205,6 +206,24 @@ TEST(Cli, ConfigPrecedenceDefaultsFileFlagsSet) {
   EXPECT_NE(cli_error({"train", "--config", t.dir.file("typo.yaml")})
                 .find("did you mean 'train.epochs'?"),
             std::string::npos);
+}
+
+TEST(Cli, SeedsReportMeanAndStdOverSubRuns) {
+  const TrainedRun& t = trained();
+  const std::string run = t.dir.file("seeds");
+  json m = json::parse(run_cli({"train", "--data", t.data, "--out", run, "--epochs", "1", "--seeds",
+                                "2", "--seed", "7", "--json", "-q"}));
+  ASSERT_EQ(m["per_seed"].size(), 2u);
+  EXPECT_EQ(m["seeds"], json::array({7, 8}));
+  const double a = m["per_seed"][0]["test"]["rmse"].get<double>();
+  const double b = m["per_seed"][1]["test"]["rmse"].get<double>();
+  EXPECT_NE(a, b);  // different seeds, different models
+  EXPECT_NEAR(m["test"]["rmse"].get<double>(), (a + b) / 2, 1e-12);
+  // Sample standard deviation of two values: |a - b| / sqrt(2).
+  EXPECT_NEAR(m["test_std"]["rmse"].get<double>(), std::abs(a - b) / std::sqrt(2.0), 1e-12);
+  EXPECT_TRUE(fs::exists(run + "/seed-7/best.pt"));
+  EXPECT_TRUE(fs::exists(run + "/seed-8/metrics.json"));
+  EXPECT_EQ(m, json::parse(testing::read_file(run + "/metrics.json")));
 }
 
 TEST(Binary, JsonGoesToStdoutAndErrorsGiveExitCodes) {

@@ -58,6 +58,11 @@ struct ModelConfig {
   double dropout = 0.2;
   /// Batch normalisation after each hidden linear layer.
   bool batch_norm = false;
+  /// Add user and movie bias terms to the output (dnn, wide-deep, deepfm).
+  bool bias_terms = true;
+  /// dnn: add an SVD++-like implicit term, the movie factor times the mean of the user's
+  /// history factors (training history only).
+  bool implicit = false;
 };
 
 /// compile + fit settings and callbacks.
@@ -76,8 +81,27 @@ struct TrainConfig {
   double lr = 1e-3;
   /// Optimizer: adam | adamw | sgd | adagrad | rmsprop.
   std::string optimizer = "adam";
-  /// L2 weight decay (decoupled for adamw), >= 0.
+  /// L2 weight decay of the dense (non-embedding) weights (decoupled for adamw), >= 0.
   double weight_decay = 0.0;
+  /// L2 penalty on the embedding rows each batch touches (per example), >= 0; embedding tables
+  /// are never decayed densely.
+  double embedding_l2 = 0.0;
+  /// Learning-rate schedule: none | step | cosine | plateau.
+  std::string lr_schedule = "none";
+  /// step: multiply the rate by lr_gamma every lr_step_epochs epochs, >= 1.
+  int lr_step_epochs = 5;
+  /// Factor of step and plateau decays, in (0, 1).
+  double lr_gamma = 0.5;
+  /// plateau: decay after this many epochs without improvement of the monitored metric, >= 1.
+  int lr_patience = 1;
+  /// Floor of every schedule (cosine ends here), >= 0.
+  double min_lr = 0.0;
+  /// Linear warm-up of the rate over the first N epochs (fractions allowed), >= 0.
+  double warmup_epochs = 0.0;
+  /// Clip the global gradient norm to this value; 0 = off.
+  double clip_norm = 0.0;
+  /// Train this many seeds (seed, seed+1, ...) and report mean +- std of every metric, >= 1.
+  int seeds = 1;
   /// Momentum of sgd and rmsprop, in [0, 1).
   double momentum = 0.9;
   /// Loss: auto (mse for rating, bce for binary) | mse | huber | bce.

@@ -1,4 +1,5 @@
-// The model interface, the MLP tower builder shared by models, and the registry by name.
+// The model interface, the pieces models share (feature embeddings, bias terms, the MLP
+// tower) and the registry that makes models by name.
 #pragma once
 
 #include <torch/torch.h>
@@ -18,17 +19,64 @@ namespace dnnrec {
 class RecModelImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const Batch& batch) = 0;
+
+  /// Turns on the bookkeeping of the embedding rows forward touches (for train.embedding_l2).
+  void track_penalty(bool on) { track_penalty_ = on; }
+  /// Sum of squares of the embedding rows the last forward touched, divided by the batch size
+  /// (a scalar); cleared by the call. Zero when nothing was tracked.
+  torch::Tensor take_penalty();
+  /// Adds the squares of gathered embedding rows ([B, ...]) to the penalty, when tracking.
+  void add_penalty(const torch::Tensor& rows);
+
+ private:
+  bool track_penalty_ = false;
+  torch::Tensor penalty_;
 };
 using RecModel = std::shared_ptr<RecModelImpl>;
 
 /// An MLP as nn::Sequential: [Linear -> (BatchNorm) -> activation -> (Dropout)] per hidden
-/// size, then Linear(last, out).
+/// size, then Linear(last, output) when output > 0.
 torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidden,
                                  const std::string& activation, double dropout, bool batch_norm,
                                  int64_t output = 1);
 
-/// Masked mean of embedded id sequences [B, L] -> [B, dim]; index 0 is padding.
-torch::Tensor masked_mean(torch::nn::Embedding table, const torch::Tensor& ids);
+/// Masked mean of embedded id sequences [B, L, dim] over ids [B, L] -> [B, dim]; id 0 is
+/// padding (its rows are zero).
+torch::Tensor masked_mean(const torch::Tensor& embedded, const torch::Tensor& ids);
+
+/// One embedding table per feature, shared by every feature-based model: user, movie, year,
+/// and masked-mean pooled genres, tags and history. Padding rows stay zero.
+class FeatureEmbeddingsImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kFields = 6;
+  /// init_scale: rows start uniform in [-init_scale, init_scale] (0: all zero).
+  FeatureEmbeddingsImpl(const FeatureSpec& spec, int64_t dim, double init_scale = 0.05);
+  /// The field vectors [B, dim] in the order user, movie, genres, tags, history, year. The rows
+  /// looked up are added to owner's embedding penalty.
+  std::vector<torch::Tensor> forward(const Batch& batch, RecModelImpl& owner);
+  int64_t dim() const { return dim_; }
+
+ private:
+  int64_t dim_;
+  torch::nn::Embedding user_{nullptr}, movie_{nullptr}, genre_{nullptr}, tag_{nullptr},
+      history_{nullptr}, year_{nullptr};
+};
+TORCH_MODULE(FeatureEmbeddings);
+
+/// User and movie bias terms, starting at zero.
+class BiasTermsImpl : public torch::nn::Module {
+ public:
+  explicit BiasTermsImpl(const FeatureSpec& spec);
+  /// b_user + b_movie per example, [B].
+  torch::Tensor forward(const Batch& batch, RecModelImpl& owner);
+
+ private:
+  torch::nn::Embedding user_{nullptr}, movie_{nullptr};
+};
+TORCH_MODULE(BiasTerms);
+
+/// An embedding table whose padding row (0) is zero, rows uniform in [-scale, scale].
+torch::nn::Embedding make_embedding(int64_t rows, int64_t dim, double scale);
 
 /// Builds the model `config.name`; `offset` is added to the output (the training mean rating,
 /// or the logit of the training "liked" rate). Throws ConfigError for an unknown name.

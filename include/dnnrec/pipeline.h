@@ -23,7 +23,15 @@ struct TrainResult {
   double train_samples_per_sec = 0.0;
   double load_seconds = 0.0;
   double train_seconds = 0.0;
+  double seconds_per_epoch = 0.0;
+  int64_t parameters = 0;
   int64_t skipped_rows = 0;
+  std::vector<int64_t> seeds;  ///< train.seed of each run
+  /// With train.seeds > 1: val and test hold means over seeds, these the standard deviations
+  /// (n - 1), and per_seed each run.
+  std::map<std::string, double> val_std;
+  std::map<std::string, double> test_std;
+  std::vector<TrainResult> per_seed;
   /// The metrics.json document.
   std::string to_json() const;
 };

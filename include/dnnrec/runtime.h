@@ -12,6 +12,18 @@ void init_logging(const std::string& level, const std::string& log_file = "");
 /// Adds a log file sink (the run directory's train.log) to the existing logger.
 void add_log_file(const std::string& log_file);
 
+/// A log file sink for the lifetime of the object (a run directory's train.log).
+class ScopedLogFile {
+ public:
+  explicit ScopedLogFile(const std::string& log_file);
+  ~ScopedLogFile();
+  ScopedLogFile(const ScopedLogFile&) = delete;
+  ScopedLogFile& operator=(const ScopedLogFile&) = delete;
+
+ private:
+  size_t index_;
+};
+
 /// Writes `content` to `path` through a temporary file in the same folder, flushed, then
 /// renamed over `path`: readers see the old file or the new one, never a part.
 void atomic_write_file(const std::string& path, const std::string& content);

@@ -47,6 +47,27 @@ class Callback {
 };
 using CallbackPtr = std::shared_ptr<Callback>;
 
+/// The learning rate at each step: warm-up, then none | step | cosine | plateau.
+class LrSchedule {
+ public:
+  LrSchedule() = default;
+  LrSchedule(const Config& config, int64_t steps_per_epoch);
+  /// The rate for optimizer step `step` (0-based) in epoch `epoch` (1-based).
+  double rate(int64_t step, int epoch) const;
+  /// Feeds the monitored metric at the end of an epoch (plateau decays on it).
+  void end_epoch(double monitored);
+
+ private:
+  TrainConfig train_;
+  bool maximize_ = false;
+  int64_t steps_per_epoch_ = 1;
+  int64_t warmup_steps_ = 0;
+  double plateau_lr_ = 0.0;
+  double best_ = 0.0;
+  bool seen_ = false;
+  int wait_ = 0;
+};
+
 /// Owns the zero_grad -> forward -> loss -> backward -> step loop.
 class Trainer {
  public:
@@ -78,6 +99,7 @@ class Trainer {
  private:
   torch::Tensor loss(const torch::Tensor& output, const torch::Tensor& target) const;
   torch::Tensor postprocess(const torch::Tensor& raw) const;
+  void set_lr(double lr);
 
   RecModel model_;
   Config config_;
@@ -85,10 +107,13 @@ class Trainer {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::string loss_name_;
   TrainState state_;
+  LrSchedule schedule_;
+  double current_lr_ = 0.0;
 };
 
-/// Builds the optimizer named in config (adam, adamw, sgd, adagrad, rmsprop).
+/// Builds the optimizer named in config (adam, adamw, sgd, adagrad, rmsprop) over the model's
+/// parameters: weight_decay applies to dense weights only, never to embedding tables.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& config,
-                                                        std::vector<torch::Tensor> params);
+                                                        RecModelImpl& model);
 
 }  // namespace dnnrec

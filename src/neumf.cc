@@ -1,0 +1,32 @@
+// NeuMF on the shared feature embeddings.
+#include "dnnrec/neumf.h"
+
+namespace dnnrec {
+
+NeuMFImpl::NeuMFImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
+    : gmf_user_(
+          register_module("gmf_user", make_embedding(spec.n_users, config.embedding_dim, 0.05))),
+      gmf_movie_(
+          register_module("gmf_movie", make_embedding(spec.n_movies, config.embedding_dim, 0.05))),
+      embeddings_(register_module("embeddings", FeatureEmbeddings(spec, config.embedding_dim))),
+      mlp_(register_module(
+          "mlp", make_tower(FeatureEmbeddingsImpl::kFields * config.embedding_dim, config.hidden,
+                            config.activation, config.dropout, config.batch_norm, /*output=*/0))),
+      fuse_(register_module(
+          "fuse", torch::nn::Linear(config.embedding_dim +
+                                        (config.hidden.empty()
+                                             ? FeatureEmbeddingsImpl::kFields * config.embedding_dim
+                                             : config.hidden.back()),
+                                    1))),
+      offset_(register_buffer("offset", torch::tensor(offset, torch::kFloat))) {}
+
+torch::Tensor NeuMFImpl::forward(const Batch& b) {
+  torch::Tensor p = gmf_user_->forward(b.user);
+  torch::Tensor q = gmf_movie_->forward(b.movie);
+  add_penalty(p);
+  add_penalty(q);
+  torch::Tensor mlp = mlp_->forward(torch::cat(embeddings_->forward(b, *this), /*dim=*/1));
+  return fuse_->forward(torch::cat({p * q, mlp}, /*dim=*/1)).squeeze(1) + offset_;
+}
+
+}  // namespace dnnrec

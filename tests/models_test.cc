@@ -1,0 +1,179 @@
+// The model zoo: every registered model builds, predicts one score per example, learns on the
+// sample data, and regularises only the embedding rows a batch touches.
+#include <gtest/gtest.h>
+
+#include "dnnrec/error.h"
+#include "dnnrec/split.h"
+#include "dnnrec/trainer.h"
+#include "test_util.h"
+
+namespace dnnrec {
+namespace {
+
+struct Sample {
+  testing::TempDir dir;
+  Config config;
+  FeatureSpec spec;
+  TensorData train, val;
+  Sample() {
+    write_sample_movielens(dir.path(), SampleOptions{});
+    MovieLens data = load_movielens(dir.path());
+    Split split = split_ratings(data.ratings, config.data);
+    FeatureBuilder builder(config.features);
+    builder.fit(data, split.train);
+    spec = builder.spec(config.data);
+    train = TensorData(builder.transform(data, split.train), "rating", 4.0);
+    val = TensorData(builder.transform(data, split.val), "rating", 4.0);
+  }
+};
+
+const Sample& sample() {
+  static Sample* s = new Sample();
+  return *s;
+}
+
+TEST(Models, RegistryListsTheZooAndSuggestsNames) {
+  EXPECT_EQ(model_names(), (std::vector<std::string>{"bias", "deepfm", "dnn", "global-mean", "mf",
+                                                     "neumf", "wide-deep"}));
+  ModelConfig c;
+  c.name = "deep-fm";
+  try {
+    make_model(c, sample().spec, 3.5);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'deepfm'?"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Models, EveryModelStartsNearTheOffsetAndLearns) {
+  for (const std::string& name : model_names()) {
+    SCOPED_TRACE(name);
+    Config config = sample().config;
+    config.model.name = name;
+    config.train.epochs = 3;
+    config.train.lr = name == "global-mean" || name == "bias" || name == "mf" ? 0.01 : 0.002;
+    torch::manual_seed(3);
+    RecModel model = make_model(config.model, sample().spec, 3.5);
+    Trainer trainer(model, config, torch::kCPU);
+    torch::Tensor raw = trainer.predict_raw(sample().val);
+    ASSERT_EQ(raw.sizes(), (std::vector<int64_t>{sample().val.size()}));
+    // Biases start at zero and embeddings small: the first predictions sit near the mean.
+    EXPECT_NEAR(raw.mean().item<double>(), 3.5, 0.5);
+    const double before = trainer.evaluate(sample().val).at("rmse");
+    trainer.fit(sample().train, &sample().val, {});
+    if (name == "global-mean") {
+      // Nothing to learn but the constant: it moves to the mean training rating.
+      const double mean = torch::tensor(sample().train.targets()).mean().item<double>();
+      EXPECT_NEAR(trainer.predict_raw(sample().val)[0].item<double>(), mean, 0.02);
+    } else {
+      EXPECT_LT(trainer.evaluate(sample().val).at("rmse"), before - 0.01);
+    }
+  }
+}
+
+TEST(Models, EmbeddingPenaltyCoversTheTouchedRowsOnlyInTraining) {
+  Config config = sample().config;
+  config.model.name = "mf";
+  RecModel model = make_model(config.model, sample().spec, 3.5);
+  Batch batch = sample().train.slice(0, 8);
+  model->track_penalty(true);
+  model->train();
+  model->forward(batch);
+  // mf touches 4 tables per example: two factor rows and two bias rows (zero at the start).
+  torch::Tensor expected = torch::zeros({});
+  for (const auto& item : model->named_parameters()) {
+    if (item.key() == "user.weight")
+      expected += item.value().index_select(0, batch.user).pow(2).sum();
+    if (item.key() == "movie.weight")
+      expected += item.value().index_select(0, batch.movie).pow(2).sum();
+  }
+  EXPECT_NEAR(model->take_penalty().item<double>(), expected.item<double>() / 8, 1e-5);
+  EXPECT_EQ(model->take_penalty().item<double>(), 0.0);  // taken
+  model->eval();
+  model->forward(batch);
+  EXPECT_EQ(model->take_penalty().item<double>(), 0.0);  // not tracked in evaluation
+}
+
+TEST(Models, WeightDecayNeverTouchesEmbeddingTables) {
+  Config config = sample().config;
+  config.train.weight_decay = 0.1;
+  RecModel model = make_model(config.model, sample().spec, 3.5);
+  auto optimizer = make_optimizer(config.train, *model);
+  ASSERT_EQ(optimizer->param_groups().size(), 2u);
+  auto& dense = static_cast<torch::optim::AdamOptions&>(optimizer->param_groups()[0].options());
+  auto& tables = static_cast<torch::optim::AdamOptions&>(optimizer->param_groups()[1].options());
+  EXPECT_DOUBLE_EQ(dense.weight_decay(), 0.1);
+  EXPECT_DOUBLE_EQ(tables.weight_decay(), 0.0);
+  int64_t table_params = 0;
+  for (const auto& p : optimizer->param_groups()[1].params()) table_params += p.numel();
+  // user, movie, genre, tag, history, year tables of width 32, plus the two bias tables.
+  const FeatureSpec& s = sample().spec;
+  EXPECT_EQ(table_params, 32 * (s.n_users + 2 * s.n_movies + s.n_genres + s.n_tags + s.n_years) +
+                              s.n_users + s.n_movies);
+}
+
+TEST(LrSchedule, WarmupStepCosineAndPlateau) {
+  Config c;
+  c.train.lr = 0.1;
+  c.train.epochs = 4;
+  c.train.lr_schedule = "step";
+  c.train.lr_step_epochs = 2;
+  c.train.lr_gamma = 0.5;
+  LrSchedule step(c, /*steps_per_epoch=*/10);
+  EXPECT_DOUBLE_EQ(step.rate(0, 1), 0.1);
+  EXPECT_DOUBLE_EQ(step.rate(15, 2), 0.1);
+  EXPECT_DOUBLE_EQ(step.rate(25, 3), 0.05);  // 0.1 * 0.5^((3 - 1) / 2)
+
+  c.train.lr_schedule = "cosine";
+  c.train.min_lr = 0.0;
+  LrSchedule cosine(c, 10);  // 40 steps in all
+  EXPECT_DOUBLE_EQ(cosine.rate(0, 1), 0.1);
+  EXPECT_NEAR(cosine.rate(20, 3), 0.05, 1e-12);  // half way: 0.1 * (1 + cos(pi / 2)) / 2
+  EXPECT_NEAR(cosine.rate(40, 4), 0.0, 1e-12);
+
+  c.train.lr_schedule = "none";
+  c.train.warmup_epochs = 0.5;  // 5 steps
+  LrSchedule warm(c, 10);
+  EXPECT_DOUBLE_EQ(warm.rate(0, 1), 0.1 / 5);
+  EXPECT_DOUBLE_EQ(warm.rate(4, 1), 0.1);
+  EXPECT_DOUBLE_EQ(warm.rate(9, 1), 0.1);
+
+  c.train.warmup_epochs = 0;
+  c.train.lr_schedule = "plateau";
+  c.train.lr_patience = 2;
+  c.train.min_lr = 0.03;
+  LrSchedule plateau(c, 10);  // monitor val_rmse: lower is better
+  plateau.end_epoch(0.9);
+  plateau.end_epoch(0.8);
+  plateau.end_epoch(0.85);
+  EXPECT_DOUBLE_EQ(plateau.rate(30, 4), 0.1);
+  plateau.end_epoch(0.81);  // second epoch without improvement
+  EXPECT_DOUBLE_EQ(plateau.rate(40, 5), 0.05);
+  plateau.end_epoch(0.9);
+  plateau.end_epoch(0.9);
+  EXPECT_DOUBLE_EQ(plateau.rate(60, 7), 0.03);  // 0.025 floored at min_lr
+}
+
+TEST(Trainer, ClipNormLimitsEachStep) {
+  Config config = sample().config;
+  config.train.epochs = 1;
+  config.train.optimizer = "sgd";
+  config.train.momentum = 0;
+  config.train.lr = 0.1;
+  config.train.clip_norm = 1e-6;  // every step moves the weights by at most lr * 1e-6
+  torch::manual_seed(5);
+  RecModel model = make_model(config.model, sample().spec, 3.5);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : model->parameters()) before.push_back(p.detach().clone());
+  Trainer trainer(model, config, torch::kCPU);
+  trainer.fit(sample().train, nullptr, {});
+  double moved = 0;
+  size_t i = 0;
+  for (const auto& p : model->parameters()) moved += (p - before[i++]).pow(2).sum().item<double>();
+  const int64_t steps = trainer.state().step;
+  EXPECT_LE(std::sqrt(moved), steps * 0.1 * 1e-6 * 1.001);
+  EXPECT_GT(moved, 0);
+}
+
+}  // namespace
+}  // namespace dnnrec
