@@ -22,16 +22,17 @@ def pm(metrics, name, part):
 
 def table(runs, models):
     lines = [
-        "| model | config | val RMSE | test RMSE | test MAE | binary val AUC | binary test AUC "
-        "| parameters | s / epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| model | config | val RMSE | val MAE | test RMSE | test MAE | binary val AUC "
+        "| binary test AUC | parameters | s / epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for model in models:
         rating = load(os.path.join(runs, model + "-rating"))
         binary = load(os.path.join(runs, model + "-binary"))
         lines.append(
             f"| {rating['model']} | `configs/{model}.yaml` | {pm(rating, 'rmse', 'val')} "
-            f"| {pm(rating, 'rmse', 'test')} | {pm(rating, 'mae', 'test')} "
+            f"| {pm(rating, 'mae', 'val')} | {pm(rating, 'rmse', 'test')} "
+            f"| {pm(rating, 'mae', 'test')} "
             f"| {pm(binary, 'auc', 'val')} | {pm(binary, 'auc', 'test')} "
             f"| {rating['parameters']:,} | {rating['seconds_per_epoch']:.2f} |")
     seeds = len(load(os.path.join(runs, models[0] + "-rating")).get("seeds", [1]))

@@ -226,6 +226,25 @@ TEST(Cli, SeedsReportMeanAndStdOverSubRuns) {
   EXPECT_EQ(m, json::parse(testing::read_file(run + "/metrics.json")));
 }
 
+// Every shipped config runs unchanged on another MovieLens folder (no dataset constants).
+TEST(Cli, ShippedConfigsRunOnAnyMovieLensFolder) {
+  const TrainedRun& t = trained();
+  int configs = 0;
+  for (const auto& entry : fs::directory_iterator(std::string(DNNREC_SOURCE_DIR) + "/configs")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    const std::string run = t.dir.file("config-" + entry.path().stem().string());
+    for (const char* task : {"rating", "binary"}) {
+      json m = json::parse(
+          run_cli({"train", "--config", entry.path().string(), "--data", t.data, "--out",
+                   run + "-" + task, "--task", task, "--epochs", "1", "--json", "-q"}));
+      EXPECT_TRUE(m["test"].contains(std::string(task) == "rating" ? "rmse" : "auc"));
+    }
+    ++configs;
+  }
+  EXPECT_GE(configs, 9);  // default, best, and one per model
+}
+
 TEST(Binary, JsonGoesToStdoutAndErrorsGiveExitCodes) {
   const TrainedRun& t = trained();
   Shell ok = shell("evaluate --checkpoint " + t.run + "/best.pt --json");
