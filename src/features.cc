@@ -219,6 +219,7 @@ FeatureSpec FeatureBuilder::spec(const DataConfig& data_config) const {
   s.genre_len = config_.genre_len;
   s.tag_len = config_.tag_len;
   s.history_len = config_.history_len;
+  s.use_year = config_.use_year;
   s.global_mean = vocabs_.global_mean;
   s.min_rating = data_config.min_rating;
   s.max_rating = data_config.max_rating;

@@ -106,8 +106,9 @@ FeatureEmbeddingsImpl::FeatureEmbeddingsImpl(const FeatureSpec& spec, int64_t di
       movie_(register_module("movie", make_embedding(spec.n_movies, dim, init_scale))),
       genre_(register_module("genre", make_embedding(spec.n_genres, dim, init_scale))),
       tag_(register_module("tag", make_embedding(spec.n_tags, dim, init_scale))),
-      history_(register_module("history", make_embedding(spec.n_movies, dim, init_scale))),
-      year_(register_module("year", make_embedding(spec.n_years, dim, init_scale))) {}
+      history_(register_module("history", make_embedding(spec.n_movies, dim, init_scale))) {
+  if (spec.use_year) year_ = register_module("year", make_embedding(spec.n_years, dim, init_scale));
+}
 
 std::vector<torch::Tensor> FeatureEmbeddingsImpl::forward(const Batch& b, RecModelImpl& owner) {
   auto lookup = [&owner](torch::nn::Embedding& table, const torch::Tensor& ids) {
@@ -115,12 +116,12 @@ std::vector<torch::Tensor> FeatureEmbeddingsImpl::forward(const Batch& b, RecMod
     owner.add_penalty(rows);
     return rows;
   };
-  return {lookup(user_, b.user),
-          lookup(movie_, b.movie),
-          masked_mean(lookup(genre_, b.genres), b.genres),
-          masked_mean(lookup(tag_, b.tags), b.tags),
-          masked_mean(lookup(history_, b.history), b.history),
-          lookup(year_, b.year)};
+  std::vector<torch::Tensor> fields = {lookup(user_, b.user), lookup(movie_, b.movie),
+                                       masked_mean(lookup(genre_, b.genres), b.genres),
+                                       masked_mean(lookup(tag_, b.tags), b.tags),
+                                       masked_mean(lookup(history_, b.history), b.history)};
+  if (year_) fields.push_back(lookup(year_, b.year));
+  return fields;
 }
 
 BiasTermsImpl::BiasTermsImpl(const FeatureSpec& spec)

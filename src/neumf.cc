@@ -10,14 +10,16 @@ NeuMFImpl::NeuMFImpl(const ModelConfig& config, const FeatureSpec& spec, double 
           register_module("gmf_movie", make_embedding(spec.n_movies, config.embedding_dim, 0.05))),
       embeddings_(register_module("embeddings", FeatureEmbeddings(spec, config.embedding_dim))),
       mlp_(register_module(
-          "mlp", make_tower(FeatureEmbeddingsImpl::kFields * config.embedding_dim, config.hidden,
-                            config.activation, config.dropout, config.batch_norm, /*output=*/0))),
+          "mlp",
+          make_tower(FeatureEmbeddingsImpl::num_fields(spec) * config.embedding_dim, config.hidden,
+                     config.activation, config.dropout, config.batch_norm, /*output=*/0))),
       fuse_(register_module(
-          "fuse", torch::nn::Linear(config.embedding_dim +
-                                        (config.hidden.empty()
-                                             ? FeatureEmbeddingsImpl::kFields * config.embedding_dim
-                                             : config.hidden.back()),
-                                    1))),
+          "fuse", torch::nn::Linear(
+                      config.embedding_dim +
+                          (config.hidden.empty()
+                               ? FeatureEmbeddingsImpl::num_fields(spec) * config.embedding_dim
+                               : config.hidden.back()),
+                      1))),
       offset_(register_buffer("offset", torch::tensor(offset, torch::kFloat))) {}
 
 torch::Tensor NeuMFImpl::forward(const Batch& b) {

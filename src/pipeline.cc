@@ -149,6 +149,7 @@ std::string TrainResult::to_json() const {
   out["load_seconds"] = load_seconds;
   out["train_seconds"] = train_seconds;
   out["seconds_per_epoch"] = seconds_per_epoch;
+  out["peak_rss_mib"] = peak_rss_mib;
   out["parameters"] = parameters;
   out["skipped_rows"] = skipped_rows;
   out["seeds"] = seeds;
@@ -278,6 +279,7 @@ TrainResult train_one(Config config, const std::string& command_line) {
   for (const auto& [name, value] : result.test) line += fmt::format(" {} {:.4f}", name, value);
   spdlog::info("test ({} examples, weights of epoch {}):{}", test.size(),
                config.train.restore_best ? result.best_epoch : result.epochs_run, line);
+  result.peak_rss_mib = peak_rss_mib();
   atomic_write_file(result.run_dir + "/metrics.json", result.to_json() + "\n");
   // Repeated at the end, where it is seen: the model was trained without these rows.
   if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
@@ -336,6 +338,7 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
     result.train_seconds += r.train_seconds;
   }
   result.parameters = runs.front().parameters;
+  result.peak_rss_mib = peak_rss_mib();
   result.skipped_rows = runs.front().skipped_rows;
   result.per_seed = runs;
   std::string line;

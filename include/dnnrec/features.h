@@ -65,6 +65,7 @@ struct FeatureSpec {
   int genre_len = 0;
   int tag_len = 0;
   int history_len = 0;
+  bool use_year = true;      ///< features.use_year: models embed the year bucket
   double global_mean = 0.0;  ///< mean training rating
   double min_rating = 0.5;
   double max_rating = 5.0;

@@ -48,10 +48,11 @@ torch::Tensor masked_mean(const torch::Tensor& embedded, const torch::Tensor& id
 /// and masked-mean pooled genres, tags and history. Padding rows stay zero.
 class FeatureEmbeddingsImpl : public torch::nn::Module {
  public:
-  static constexpr int64_t kFields = 6;
+  /// Number of field vectors forward returns: 6, or 5 without the year (features.use_year).
+  static int64_t num_fields(const FeatureSpec& spec) { return spec.use_year ? 6 : 5; }
   /// init_scale: rows start uniform in [-init_scale, init_scale] (0: all zero).
   FeatureEmbeddingsImpl(const FeatureSpec& spec, int64_t dim, double init_scale = 0.05);
-  /// The field vectors [B, dim] in the order user, movie, genres, tags, history, year. The rows
+  /// The field vectors [B, dim] in the order user, movie, genres, tags, history[, year]. The rows
   /// looked up are added to owner's embedding penalty.
   std::vector<torch::Tensor> forward(const Batch& batch, RecModelImpl& owner);
   int64_t dim() const { return dim_; }

@@ -24,6 +24,7 @@ struct TrainResult {
   double load_seconds = 0.0;
   double train_seconds = 0.0;
   double seconds_per_epoch = 0.0;
+  double peak_rss_mib = 0.0;
   int64_t parameters = 0;
   int64_t skipped_rows = 0;
   std::vector<int64_t> seeds;  ///< train.seed of each run

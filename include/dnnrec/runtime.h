@@ -47,6 +47,9 @@ void check_blas();
 /// Sets torch's intra-op threads (0 = all cores); returns the count in use.
 int configure_threads(int threads);
 
+/// Peak resident set size of this process so far, in MiB.
+double peak_rss_mib();
+
 /// The human form of a duration: 42.0s, 3m05s, 1h02m.
 std::string format_duration(double seconds);
 
