@@ -9,6 +9,7 @@
 #include "dnnrec/deepfm.h"
 #include "dnnrec/dnn.h"
 #include "dnnrec/error.h"
+#include "dnnrec/random.h"
 #include "dnnrec/neumf.h"
 #include "dnnrec/wide_deep.h"
 
@@ -65,6 +66,29 @@ torch::nn::Embedding make_embedding(int64_t rows, int64_t dim, double scale) {
   return table;
 }
 
+FastDropoutImpl::FastDropoutImpl(double p)
+    : p_(p),
+      threshold_(static_cast<uint32_t>(std::lround(p * 65536.0))),
+      scale_(static_cast<float>(65536.0 / (65536.0 - threshold_))),
+      state_(static_cast<uint64_t>(torch::randint(INT64_MAX, {1}, torch::kLong).item<int64_t>())) {}
+
+torch::Tensor FastDropoutImpl::forward(const torch::Tensor& x) {
+  if (!is_training() || threshold_ == 0) return x;
+  if (!x.device().is_cpu()) return torch::dropout(x, p_, /*train=*/true);
+  torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
+  float* out = mask.data_ptr<float>();
+  const int64_t n = mask.numel();
+  SplitMix64 rng(state_);
+  for (int64_t i = 0; i < n; i += 4) {
+    const uint64_t bits = rng.next();
+    for (int64_t k = 0; k < 4 && i + k < n; ++k) {
+      out[i + k] = ((bits >> (16 * k)) & 0xFFFF) < threshold_ ? 0.0f : scale_;
+    }
+  }
+  state_ = rng.next();  // the next call draws a fresh stream
+  return x * mask;
+}
+
 torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidden,
                                  const std::string& activation, double dropout, bool batch_norm,
                                  int64_t output) {
@@ -86,7 +110,7 @@ torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidd
     } else {
       throw ConfigError("model.activation: unknown activation '" + activation + "'");
     }
-    if (dropout > 0) tower->push_back(torch::nn::Dropout(dropout));
+    if (dropout > 0) tower->push_back(FastDropout(dropout));
     width = size;
   }
   if (output > 0) tower->push_back(torch::nn::Linear(width, output));

@@ -112,6 +112,25 @@ TEST(Models, WeightDecayNeverTouchesEmbeddingTables) {
                               s.n_users + s.n_movies);
 }
 
+TEST(FastDropout, DropsAFractionPAndKeepsTheExpectation) {
+  torch::manual_seed(11);
+  FastDropout dropout(0.2);
+  torch::Tensor x = torch::ones({1000, 1000}, torch::requires_grad());
+  torch::Tensor y = dropout->forward(x);
+  const double dropped = y.eq(0).to(torch::kDouble).mean().item<double>();
+  EXPECT_NEAR(dropped, 0.2, 0.002);                  // 1e6 draws: the standard error is 0.0004
+  EXPECT_NEAR(y.mean().item<double>(), 1.0, 0.005);  // kept units are scaled by 1 / 0.8
+  EXPECT_FLOAT_EQ(y.max().item<float>(), 65536.0f / (65536.0f - 13107.0f));
+  y.sum().backward();
+  EXPECT_TRUE(torch::equal(x.grad(), y.detach()));     // the gradient is the mask
+  EXPECT_FALSE(torch::equal(dropout->forward(x), y));  // a fresh mask each call
+  dropout->eval();
+  EXPECT_TRUE(torch::equal(dropout->forward(x), x));
+  torch::manual_seed(11);
+  FastDropout again(0.2);
+  EXPECT_TRUE(torch::equal(again->forward(x), y));  // reproducible from torch's seed
+}
+
 TEST(LrSchedule, WarmupStepCosineAndPlateau) {
   Config c;
   c.train.lr = 0.1;

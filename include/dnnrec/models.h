@@ -34,6 +34,23 @@ class RecModelImpl : public torch::nn::Module {
 };
 using RecModel = std::shared_ptr<RecModelImpl>;
 
+/// Inverted dropout like nn::Dropout (identity in eval mode), with the keep mask drawn from a
+/// fast portable generator (splitmix64, 16 bits per draw) instead of torch's per-element
+/// Bernoulli sampling, which costs more than the tower's matrix products on CPU. The generator
+/// is seeded from torch's, so train.seed makes it reproducible.
+class FastDropoutImpl : public torch::nn::Module {
+ public:
+  explicit FastDropoutImpl(double p);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  double p_;
+  uint32_t threshold_;  // a 16-bit draw below it drops the unit
+  float scale_;         // 1 / keep probability
+  uint64_t state_;
+};
+TORCH_MODULE(FastDropout);
+
 /// An MLP as nn::Sequential: [Linear -> (BatchNorm) -> activation -> (Dropout)] per hidden
 /// size, then Linear(last, output) when output > 0.
 torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidden,
