@@ -6,10 +6,7 @@ namespace dnnrec {
 DeepFMImpl::DeepFMImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
     : first_order_(register_module("first_order", FeatureEmbeddings(spec, 1, /*init_scale=*/0.0))),
       embeddings_(register_module("embeddings", FeatureEmbeddings(spec, config.embedding_dim))),
-      tower_(register_module(
-          "tower",
-          make_tower(FeatureEmbeddingsImpl::num_fields(spec) * config.embedding_dim, config.hidden,
-                     config.activation, config.dropout, config.batch_norm))),
+      tower_(register_module("tower", make_feature_tower(config, spec))),
       offset_(register_buffer("offset", torch::tensor(offset, torch::kFloat))) {
   if (config.bias_terms) biases_ = register_module("bias", BiasTerms(spec));
 }

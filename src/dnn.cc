@@ -6,10 +6,7 @@ namespace dnnrec {
 DNNImpl::DNNImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
     : implicit_(config.implicit),
       embeddings_(register_module("embeddings", FeatureEmbeddings(spec, config.embedding_dim))),
-      tower_(register_module(
-          "tower",
-          make_tower(FeatureEmbeddingsImpl::num_fields(spec) * config.embedding_dim, config.hidden,
-                     config.activation, config.dropout, config.batch_norm))),
+      tower_(register_module("tower", make_feature_tower(config, spec))),
       offset_(register_buffer("offset", torch::tensor(offset, torch::kFloat))) {
   if (config.bias_terms) biases_ = register_module("bias", BiasTerms(spec));
 }

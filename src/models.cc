@@ -9,8 +9,8 @@
 #include "dnnrec/deepfm.h"
 #include "dnnrec/dnn.h"
 #include "dnnrec/error.h"
-#include "dnnrec/random.h"
 #include "dnnrec/neumf.h"
+#include "dnnrec/random.h"
 #include "dnnrec/wide_deep.h"
 
 namespace dnnrec {
@@ -115,6 +115,12 @@ torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidd
   }
   if (output > 0) tower->push_back(torch::nn::Linear(width, output));
   return tower;
+}
+
+torch::nn::Sequential make_feature_tower(const ModelConfig& config, const FeatureSpec& spec,
+                                         int64_t output) {
+  return make_tower(FeatureEmbeddingsImpl::num_fields(spec) * config.embedding_dim, config.hidden,
+                    config.activation, config.dropout, config.batch_norm, output);
 }
 
 torch::Tensor masked_mean(const torch::Tensor& embedded, const torch::Tensor& ids) {

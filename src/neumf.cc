@@ -9,10 +9,7 @@ NeuMFImpl::NeuMFImpl(const ModelConfig& config, const FeatureSpec& spec, double 
       gmf_movie_(
           register_module("gmf_movie", make_embedding(spec.n_movies, config.embedding_dim, 0.05))),
       embeddings_(register_module("embeddings", FeatureEmbeddings(spec, config.embedding_dim))),
-      mlp_(register_module(
-          "mlp",
-          make_tower(FeatureEmbeddingsImpl::num_fields(spec) * config.embedding_dim, config.hidden,
-                     config.activation, config.dropout, config.batch_norm, /*output=*/0))),
+      mlp_(register_module("mlp", make_feature_tower(config, spec, /*output=*/0))),
       fuse_(register_module(
           "fuse", torch::nn::Linear(
                       config.embedding_dim +

@@ -5,32 +5,13 @@
 #include "dnnrec/error.h"
 #include "dnnrec/split.h"
 #include "dnnrec/trainer.h"
+#include "sample_data.h"
 #include "test_util.h"
 
 namespace dnnrec {
 namespace {
 
-struct Sample {
-  testing::TempDir dir;
-  Config config;
-  FeatureSpec spec;
-  TensorData train, val;
-  Sample() {
-    write_sample_movielens(dir.path(), SampleOptions{});
-    MovieLens data = load_movielens(dir.path());
-    Split split = split_ratings(data.ratings, config.data);
-    FeatureBuilder builder(config.features);
-    builder.fit(data, split.train);
-    spec = builder.spec(config.data);
-    train = TensorData(builder.transform(data, split.train), "rating", 4.0);
-    val = TensorData(builder.transform(data, split.val), "rating", 4.0);
-  }
-};
-
-const Sample& sample() {
-  static Sample* s = new Sample();
-  return *s;
-}
+using testing::sample;
 
 TEST(Models, RegistryListsTheZooAndSuggestsNames) {
   EXPECT_EQ(model_names(), (std::vector<std::string>{"bias", "deepfm", "dnn", "global-mean", "mf",

@@ -6,34 +6,13 @@
 #include "dnnrec/error.h"
 #include "dnnrec/split.h"
 #include "dnnrec/trainer.h"
+#include "sample_data.h"
 #include "test_util.h"
 
 namespace dnnrec {
 namespace {
 
-// The generated sample, split and featurised once for all tests here.
-struct SampleData {
-  testing::TempDir dir;
-  Config config;
-  FeatureSpec spec;
-  TensorData train, val;
-
-  SampleData() {
-    write_sample_movielens(dir.path(), SampleOptions{});
-    MovieLens data = load_movielens(dir.path());
-    Split split = split_ratings(data.ratings, config.data);
-    FeatureBuilder builder(config.features);
-    builder.fit(data, split.train);
-    spec = builder.spec(config.data);
-    train = TensorData(builder.transform(data, split.train), "rating", 4.0);
-    val = TensorData(builder.transform(data, split.val), "rating", 4.0);
-  }
-};
-
-const SampleData& sample() {
-  static SampleData* data = new SampleData();
-  return *data;
-}
+using testing::sample;
 
 RecModel fresh_model(const Config& config, double offset = 3.5) {
   torch::manual_seed(1);

@@ -57,6 +57,11 @@ torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidd
                                  const std::string& activation, double dropout, bool batch_norm,
                                  int64_t output = 1);
 
+/// The tower of the feature models: make_tower over the concatenated FeatureEmbeddings fields
+/// (model.hidden, activation, dropout, batch_norm).
+torch::nn::Sequential make_feature_tower(const ModelConfig& config, const FeatureSpec& spec,
+                                         int64_t output = 1);
+
 /// Masked mean of embedded id sequences [B, L, dim] over ids [B, L] -> [B, dim]; id 0 is
 /// padding (its rows are zero).
 torch::Tensor masked_mean(const torch::Tensor& embedded, const torch::Tensor& ids);
