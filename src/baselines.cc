@@ -23,11 +23,8 @@ MFImpl::MFImpl(const ModelConfig& config, const FeatureSpec& spec, double offset
       offset_(register_buffer("offset", torch::tensor(offset, torch::kFloat))) {}
 
 torch::Tensor MFImpl::forward(const Batch& b) {
-  torch::Tensor p = user_->forward(b.user);
-  torch::Tensor q = movie_->forward(b.movie);
-  add_penalty(p);
-  add_penalty(q);
-  return (p * q).sum(1) + biases_->forward(b, *this) + offset_;
+  return (lookup(user_, b.user) * lookup(movie_, b.movie)).sum(1) + biases_->forward(b, *this) +
+         offset_;
 }
 
 }  // namespace dnnrec

@@ -48,10 +48,13 @@ torch::Tensor RecModelImpl::take_penalty() {
   return p;
 }
 
-void RecModelImpl::add_penalty(const torch::Tensor& rows) {
-  if (!track_penalty_ || !is_training()) return;
-  torch::Tensor p = rows.pow(2).sum() / rows.size(0);
-  penalty_ = penalty_.defined() ? penalty_ + p : p;
+torch::Tensor RecModelImpl::lookup(torch::nn::Embedding& table, const torch::Tensor& ids) {
+  torch::Tensor rows = table->forward(ids);
+  if (track_penalty_ && is_training()) {
+    torch::Tensor p = rows.pow(2).sum() / rows.size(0);
+    penalty_ = penalty_.defined() ? penalty_ + p : p;
+  }
+  return rows;
 }
 
 torch::nn::Embedding make_embedding(int64_t rows, int64_t dim, double scale) {
@@ -141,16 +144,11 @@ FeatureEmbeddingsImpl::FeatureEmbeddingsImpl(const FeatureSpec& spec, int64_t di
 }
 
 std::vector<torch::Tensor> FeatureEmbeddingsImpl::forward(const Batch& b, RecModelImpl& owner) {
-  auto lookup = [&owner](torch::nn::Embedding& table, const torch::Tensor& ids) {
-    torch::Tensor rows = table->forward(ids);
-    owner.add_penalty(rows);
-    return rows;
-  };
-  std::vector<torch::Tensor> fields = {lookup(user_, b.user), lookup(movie_, b.movie),
-                                       masked_mean(lookup(genre_, b.genres), b.genres),
-                                       masked_mean(lookup(tag_, b.tags), b.tags),
-                                       masked_mean(lookup(history_, b.history), b.history)};
-  if (year_) fields.push_back(lookup(year_, b.year));
+  std::vector<torch::Tensor> fields = {owner.lookup(user_, b.user), owner.lookup(movie_, b.movie),
+                                       masked_mean(owner.lookup(genre_, b.genres), b.genres),
+                                       masked_mean(owner.lookup(tag_, b.tags), b.tags),
+                                       masked_mean(owner.lookup(history_, b.history), b.history)};
+  if (year_) fields.push_back(owner.lookup(year_, b.year));
   return fields;
 }
 
@@ -159,11 +157,7 @@ BiasTermsImpl::BiasTermsImpl(const FeatureSpec& spec)
       movie_(register_module("movie", make_embedding(spec.n_movies, 1, 0.0))) {}
 
 torch::Tensor BiasTermsImpl::forward(const Batch& b, RecModelImpl& owner) {
-  torch::Tensor user = user_->forward(b.user);
-  torch::Tensor movie = movie_->forward(b.movie);
-  owner.add_penalty(user);
-  owner.add_penalty(movie);
-  return (user + movie).squeeze(1);
+  return (owner.lookup(user_, b.user) + owner.lookup(movie_, b.movie)).squeeze(1);
 }
 
 RecModel make_model(const ModelConfig& config, const FeatureSpec& spec, double offset) {

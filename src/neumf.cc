@@ -20,12 +20,9 @@ NeuMFImpl::NeuMFImpl(const ModelConfig& config, const FeatureSpec& spec, double 
       offset_(register_buffer("offset", torch::tensor(offset, torch::kFloat))) {}
 
 torch::Tensor NeuMFImpl::forward(const Batch& b) {
-  torch::Tensor p = gmf_user_->forward(b.user);
-  torch::Tensor q = gmf_movie_->forward(b.movie);
-  add_penalty(p);
-  add_penalty(q);
+  torch::Tensor gmf = lookup(gmf_user_, b.user) * lookup(gmf_movie_, b.movie);
   torch::Tensor mlp = mlp_->forward(torch::cat(embeddings_->forward(b, *this), /*dim=*/1));
-  return fuse_->forward(torch::cat({p * q, mlp}, /*dim=*/1)).squeeze(1) + offset_;
+  return fuse_->forward(torch::cat({gmf, mlp}, /*dim=*/1)).squeeze(1) + offset_;
 }
 
 }  // namespace dnnrec

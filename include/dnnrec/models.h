@@ -25,8 +25,9 @@ class RecModelImpl : public torch::nn::Module {
   /// Sum of squares of the embedding rows the last forward touched, divided by the batch size
   /// (a scalar); cleared by the call. Zero when nothing was tracked.
   torch::Tensor take_penalty();
-  /// Adds the squares of gathered embedding rows ([B, ...]) to the penalty, when tracking.
-  void add_penalty(const torch::Tensor& rows);
+  /// The rows of `table` at `ids`, recorded for the embedding penalty when tracking: every
+  /// embedding lookup of a model goes through here.
+  torch::Tensor lookup(torch::nn::Embedding& table, const torch::Tensor& ids);
 
  private:
   bool track_penalty_ = false;
