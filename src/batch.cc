@@ -1,65 +1,85 @@
-// Column tensors and batch cutting: one index_select per column, never example by example.
+// Batches assembled from compact columns and the shared feature tables in one pass.
 #include "dnnrec/batch.h"
 
-namespace dnnrec {
-namespace {
+#include <algorithm>
 
-torch::Tensor to_tensor(const std::vector<int64_t>& values, int64_t rows, int64_t width,
-                        torch::Device device) {
-  auto sizes = width < 0 ? std::vector<int64_t>{rows} : std::vector<int64_t>{rows, width};
-  if (values.empty()) return torch::zeros(sizes, torch::kLong).to(device);
-  return torch::from_blob(const_cast<int64_t*>(values.data()), sizes, torch::kLong)
-      .to(device, /*non_blocking=*/false, /*copy=*/true);
+namespace dnnrec {
+
+TensorData::TensorData(Columns columns, const std::string& task, double like_threshold,
+                       torch::Device device)
+    : columns_(std::move(columns)), targets_(columns_.rating), device_(device) {
+  if (task == "binary") {
+    for (float& t : targets_) t = t >= like_threshold ? 1.0f : 0.0f;
+  }
 }
 
-}  // namespace
+template <class RowAt>
+Batch TensorData::assemble(int64_t n, RowAt row_at) const {
+  const Columns& c = columns_;
+  const FeatureTables& t = *c.tables;
+  const auto ids = torch::TensorOptions(torch::kLong);
+  Batch b;
+  b.user = torch::empty({n}, ids);
+  b.movie = torch::empty({n}, ids);
+  b.year = torch::empty({n}, ids);
+  b.genres = torch::empty({n, t.genre_len}, ids);
+  b.tags = torch::empty({n, t.tag_len}, ids);
+  b.history = torch::empty({n, t.history_len}, ids);
+  b.target = torch::empty({n}, torch::TensorOptions(torch::kFloat));
+  int64_t* user = b.user.data_ptr<int64_t>();
+  int64_t* movie = b.movie.data_ptr<int64_t>();
+  int64_t* year = b.year.data_ptr<int64_t>();
+  int64_t* genres = b.genres.data_ptr<int64_t>();
+  int64_t* tags = b.tags.data_ptr<int64_t>();
+  int64_t* history = b.history.data_ptr<int64_t>();
+  float* target = b.target.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = row_at(i);
+    const int64_t item = c.item[r];
+    user[i] = c.user[r];
+    movie[i] = c.movie[r];
+    year[i] = t.year[item];
+    std::copy_n(t.genres.data() + item * t.genre_len, t.genre_len, genres + i * t.genre_len);
+    std::copy_n(t.tags.data() + item * t.tag_len, t.tag_len, tags + i * t.tag_len);
+    t.history(c.user[r], c.history[r], history + i * t.history_len);
+    target[i] = targets_[r];
+  }
+  if (device_.is_cpu()) return b;
+  for (torch::Tensor* field :
+       {&b.user, &b.movie, &b.year, &b.genres, &b.tags, &b.history, &b.target}) {
+    *field = field->to(device_, /*non_blocking=*/true);
+  }
+  return b;
+}
 
-TensorData::TensorData(const Columns& c, const std::string& task, double like_threshold,
-                       torch::Device device)
-    : device_(device) {
-  const int64_t n = c.rows;
-  auto width = [n](const std::vector<int64_t>& v) {
-    return n == 0 ? int64_t{0} : static_cast<int64_t>(v.size()) / n;
-  };
-  all_.user = to_tensor(c.user, n, -1, device);
-  all_.movie = to_tensor(c.movie, n, -1, device);
-  all_.year = to_tensor(c.year, n, -1, device);
-  all_.genres = to_tensor(c.genres, n, width(c.genres), device);
-  all_.tags = to_tensor(c.tags, n, width(c.tags), device);
-  all_.history = to_tensor(c.history, n, width(c.history), device);
-  torch::Tensor rating =
-      torch::from_blob(const_cast<float*>(c.rating.data()), {n}, torch::kFloat).clone();
-  if (task == "binary") rating = (rating >= like_threshold).to(torch::kFloat);
-  all_.target = rating.to(device);
+Batch TensorData::gather(const int64_t* rows, int64_t n) const {
+  for (int64_t i = 0; i < n; ++i) {
+    TORCH_CHECK(rows[i] >= 0 && rows[i] < size(), "example ", rows[i], " out of range");
+  }
+  return assemble(n, [rows](int64_t i) { return rows[i]; });
 }
 
 Batch TensorData::gather(const torch::Tensor& index) const {
-  Batch b;
-  b.user = all_.user.index_select(0, index);
-  b.movie = all_.movie.index_select(0, index);
-  b.year = all_.year.index_select(0, index);
-  b.genres = all_.genres.index_select(0, index);
-  b.tags = all_.tags.index_select(0, index);
-  b.history = all_.history.index_select(0, index);
-  b.target = all_.target.index_select(0, index);
-  return b;
+  torch::Tensor rows = index.to(torch::kCPU, torch::kLong).contiguous();
+  return gather(rows.data_ptr<int64_t>(), rows.numel());
 }
 
 Batch TensorData::slice(int64_t begin, int64_t end) const {
-  Batch b;
-  b.user = all_.user.slice(0, begin, end);
-  b.movie = all_.movie.slice(0, begin, end);
-  b.year = all_.year.slice(0, begin, end);
-  b.genres = all_.genres.slice(0, begin, end);
-  b.tags = all_.tags.slice(0, begin, end);
-  b.history = all_.history.slice(0, begin, end);
-  b.target = all_.target.slice(0, begin, end);
-  return b;
+  begin = std::clamp<int64_t>(begin, 0, size());
+  end = std::clamp<int64_t>(end, begin, size());
+  return assemble(end - begin, [begin](int64_t i) { return begin + i; });
 }
 
-std::vector<float> TensorData::targets() const {
-  torch::Tensor t = all_.target.to(torch::kCPU).contiguous();
-  return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+Batch Batch::slice(int64_t begin, int64_t end) const {
+  Batch b;
+  b.user = user.slice(0, begin, end);
+  b.movie = movie.slice(0, begin, end);
+  b.year = year.slice(0, begin, end);
+  b.genres = genres.slice(0, begin, end);
+  b.tags = tags.slice(0, begin, end);
+  b.history = history.slice(0, begin, end);
+  b.target = target.slice(0, begin, end);
+  return b;
 }
 
 }  // namespace dnnrec

@@ -118,7 +118,7 @@ uint32_t crc32(const void* data, size_t size) {
 
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
                      const FeatureVocabs& vocabs, RecModelImpl& model,
-                     torch::optim::Optimizer* optimizer) {
+                     const ModelOptimizer* optimizer) {
   torch::serialize::OutputArchive archive;
   archive.write("meta_dnnrec_version", c10::IValue(meta.dnnrec_version));
   archive.write("meta_created_at", c10::IValue(meta.created_at));
@@ -286,7 +286,7 @@ void Checkpoint::load_model(RecModelImpl& model) const {
   }
 }
 
-bool Checkpoint::load_optimizer(torch::optim::Optimizer& optimizer) const {
+bool Checkpoint::load_optimizer(ModelOptimizer& optimizer) const {
   if (meta.weights_only) return false;
   try {
     auto archive = open_payload(payload);

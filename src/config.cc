@@ -214,6 +214,9 @@ const std::vector<Field>& fields() {
       DNNREC_FIELD(data, min_rating, "",
                    "Lowest valid rating; predictions are clipped to [min_rating, max_rating]."),
       DNNREC_FIELD(data, max_rating, "", "Highest valid rating."),
+      DNNREC_FIELD(data, cache, "",
+                   "Keep a binary copy of the parsed CSVs in <dir>/.dnnrec-cache/ (rewritten "
+                   "whenever a CSV changes), so later runs skip parsing."),
 
       DNNREC_FIELD(features, history_len, "seq-len",
                    "Length L of the user history: the last L movies the user rated before this "
@@ -268,6 +271,9 @@ const std::vector<Field>& fields() {
       DNNREC_FIELD(train, warmup_epochs, "",
                    "Linear warm-up of the rate over the first N epochs (fractions allowed), >= 0."),
       DNNREC_FIELD(train, clip_norm, "", "Clip the global gradient norm to this value; 0 = off."),
+      DNNREC_FIELD(train, lazy_embeddings, "",
+                   "Row-wise (lazy) optimizer updates of embedding tables: a step changes only "
+                   "the rows its batch touched; false = dense updates of every row (slower)."),
       DNNREC_FIELD(train, seeds, "seeds",
                    "Train this many seeds (seed, seed+1, ...) and report mean +- std of every "
                    "metric, >= 1."),
@@ -278,7 +284,8 @@ const std::vector<Field>& fields() {
       DNNREC_FIELD(train, shuffle, "", "Shuffle the training data every epoch."),
       DNNREC_FIELD(train, seed, "seed",
                    "Seed of torch, the shuffler and every other random source of training."),
-      DNNREC_FIELD(train, threads, "threads", "Intra-op threads; 0 = all cores."),
+      DNNREC_FIELD(train, threads, "threads",
+                   "Threads; 0 = all cores. Training runs slices of each batch in parallel."),
       DNNREC_FIELD(train, device, "device", "Device: cpu | cuda | auto (cuda when available)."),
       DNNREC_FIELD(train, checkpoint_every, "checkpoint-every",
                    "Write a periodic checkpoint every N epochs into checkpoints/; 0 = never."),

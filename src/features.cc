@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <map>
-#include <unordered_set>
 
 #include "dnnrec/error.h"
 
@@ -12,6 +11,12 @@ namespace {
 
 uint64_t pair_key(int64_t user, int64_t movie) {
   return (static_cast<uint64_t>(user) << 32) ^ static_cast<uint64_t>(movie);
+}
+
+// The row of a movie in FeatureTables: 1 + its position in movies.csv, 0 when absent.
+int32_t item_of(const MovieLens& data, int64_t raw_movie) {
+  auto it = data.movie_index.find(raw_movie);
+  return it == data.movie_index.end() ? 0 : static_cast<int32_t>(it->second + 1);
 }
 
 }  // namespace
@@ -60,14 +65,13 @@ void FeatureBuilder::fit(const MovieLens& data, const std::vector<int64_t>& trai
   FeatureVocabs v;
   double sum = 0.0;
   int64_t newest = INT64_MIN;
-  std::unordered_set<uint64_t> train_pairs;
-  train_pairs.reserve(train_rows.size() * 2);
+  std::vector<char> is_train(r.size(), 0);
   for (int64_t row : train_rows) {
     v.users.add(r.user[row]);
     v.movies.add(r.movie[row]);
     sum += r.rating[row];
     newest = std::max(newest, r.timestamp[row]);
-    train_pairs.insert(pair_key(r.user[row], r.movie[row]));
+    is_train[row] = 1;
   }
   v.global_mean = train_rows.empty() ? 0.0 : sum / static_cast<double>(train_rows.size());
   // Genres of the movies seen in training, in first-seen order.
@@ -77,15 +81,20 @@ void FeatureBuilder::fit(const MovieLens& data, const std::vector<int64_t>& trai
     }
   }
   // A tag is a rating-like event: a tag whose (user, movie) pair is held out (rated in val or
-  // test) or that is newer than all training ratings would leak, so it is not counted.
-  std::unordered_set<uint64_t> held_out;
+  // test, and not in training) or that is newer than all training ratings would leak, so it
+  // is not counted. Only the tagged pairs are looked up: tags are far fewer than ratings.
+  enum : uint8_t { kInTrain = 1, kHeldOut = 2 };
+  std::unordered_map<uint64_t, uint8_t> tagged;
+  tagged.reserve(data.tags.size());
+  for (const TagEvent& tag : data.tags) tagged.emplace(pair_key(tag.user, tag.movie), 0);
   for (size_t row = 0; row < r.size(); ++row) {
-    const uint64_t key = pair_key(r.user[row], r.movie[row]);
-    if (!train_pairs.count(key)) held_out.insert(key);
+    auto it = tagged.find(pair_key(r.user[row], r.movie[row]));
+    if (it != tagged.end()) it->second |= is_train[row] ? kInTrain : kHeldOut;
   }
   std::unordered_map<int64_t, std::map<std::string, int64_t>> counts;
   for (const TagEvent& tag : data.tags) {
-    if (held_out.count(pair_key(tag.user, tag.movie)) || tag.timestamp > newest) continue;
+    const uint8_t seen = tagged[pair_key(tag.user, tag.movie)];
+    if (seen == kHeldOut || tag.timestamp > newest) continue;
     ++counts[tag.movie][tag.tag];
   }
   // Tags are indexed in order of movie id then tag text so the vocabulary is deterministic.
@@ -107,79 +116,117 @@ void FeatureBuilder::fit(const MovieLens& data, const std::vector<int64_t>& trai
 void FeatureBuilder::restore(FeatureVocabs vocabs, const MovieLens& data,
                              const std::vector<int64_t>& train_rows) {
   vocabs_ = std::move(vocabs);
+  tables_ = std::make_shared<FeatureTables>();
+  tables_->genre_len = config_.genre_len;
+  tables_->tag_len = config_.tag_len;
+  tables_->history_len = config_.history_len;
+  tables_->padding = padding_;
+  tables_->truncating = truncating_;
+  build_item_tables(data);
   index_histories(data, train_rows);
+}
+
+void FeatureBuilder::build_item_tables(const MovieLens& data) {
+  FeatureTables& t = *tables_;
+  const size_t items = data.movies.size() + 1;
+  t.year.assign(items, Vocab<int64_t>::kUnknown);
+  t.genres.assign(items * config_.genre_len, Vocab<int64_t>::kPad);
+  t.tags.assign(items * config_.tag_len, Vocab<int64_t>::kPad);
+  std::vector<int64_t> ids;
+  for (size_t i = 1; i < items; ++i) {
+    const Movie& movie = data.movies[i - 1];
+    // Genres and year are catalogue metadata (movies.csv), known even for movies that have no
+    // training rating; their vocabulary is still the training one.
+    ids.clear();
+    for (const auto& genre : movie.genres) ids.push_back(vocabs_.genres.lookup(genre));
+    pad_sequence(ids.data(), ids.size(), config_.genre_len, padding_, truncating_,
+                 t.genres.data() + i * config_.genre_len);
+    if (config_.use_year) t.year[i] = year_bucket(movie.year);
+    auto it = vocabs_.movie_tags.find(movie.id);
+    if (it != vocabs_.movie_tags.end()) {
+      pad_sequence(it->second.data(), it->second.size(), config_.tag_len, padding_, truncating_,
+                   t.tags.data() + i * config_.tag_len);
+    }
+  }
 }
 
 void FeatureBuilder::index_histories(const MovieLens& data,
                                      const std::vector<int64_t>& train_rows) {
   const Ratings& r = data.ratings;
-  histories_.assign(vocabs_.users.size(), {});
-  for (int64_t row : train_rows) {  // ascending rows: ties in time keep file order
-    const int64_t user = vocabs_.users.lookup(r.user[row]);
-    if (user == Vocab<int64_t>::kUnknown) continue;
-    histories_[user].push_back({r.timestamp[row], vocabs_.movies.lookup(r.movie[row])});
+  const int64_t users = vocabs_.users.size();
+  // Counting sort by user (ascending rows: ties in time keep file order), then a stable sort
+  // by time within each user.
+  std::vector<int32_t> user_of(train_rows.size());
+  std::vector<int64_t>& begin = tables_->history_begin;
+  begin.assign(users + 1, 0);
+  for (size_t i = 0; i < train_rows.size(); ++i) {
+    user_of[i] = static_cast<int32_t>(vocabs_.users.lookup(r.user[train_rows[i]]));
+    ++begin[user_of[i] + 1];
   }
-  for (auto& events : histories_) {
-    std::stable_sort(
-        events.begin(), events.end(),
-        [](const HistoryEvent& a, const HistoryEvent& b) { return a.timestamp < b.timestamp; });
+  for (int64_t u = 0; u < users; ++u) begin[u + 1] += begin[u];
+  std::vector<int64_t> rows(train_rows.size());
+  std::vector<int64_t> next(begin.begin(), begin.end() - 1);
+  for (size_t i = 0; i < train_rows.size(); ++i) rows[next[user_of[i]]++] = train_rows[i];
+  tables_->history_movies.resize(rows.size());
+  history_times_.resize(rows.size());
+  for (int64_t u = 0; u < users; ++u) {
+    auto first = rows.begin() + begin[u], last = rows.begin() + begin[u + 1];
+    std::stable_sort(first, last,
+                     [&](int64_t a, int64_t b) { return r.timestamp[a] < r.timestamp[b]; });
+    for (int64_t k = begin[u]; k < begin[u + 1]; ++k) {
+      history_times_[k] = r.timestamp[rows[k]];
+      tables_->history_movies[k] = static_cast<int32_t>(vocabs_.movies.lookup(r.movie[rows[k]]));
+    }
   }
 }
+
+void FeatureTables::history(int64_t user, int64_t count, int64_t* out) const {
+  if (history_len <= 0) return;
+  const int64_t keep = std::min<int64_t>(count, history_len);
+  // Keras: truncating "pre" keeps the newest events, "post" the oldest; padding "pre" puts
+  // the values at the end.
+  const int32_t* events = history_movies.data() + history_begin[user] +
+                          (truncating == PadSide::kPre ? count - keep : 0);
+  const int64_t offset = padding == PadSide::kPre ? history_len - keep : 0;
+  std::fill(out, out + history_len, Vocab<int64_t>::kPad);
+  for (int64_t i = 0; i < keep; ++i) out[offset + i] = events[i];
+}
+
+std::vector<int64_t> Columns::genres_of(int64_t i) const {
+  const int64_t* g = tables->genres.data() + item[i] * tables->genre_len;
+  return std::vector<int64_t>(g, g + tables->genre_len);
+}
+
+std::vector<int64_t> Columns::tags_of(int64_t i) const {
+  const int64_t* t = tables->tags.data() + item[i] * tables->tag_len;
+  return std::vector<int64_t>(t, t + tables->tag_len);
+}
+
+std::vector<int64_t> Columns::history_of(int64_t i) const {
+  std::vector<int64_t> out(std::max(tables->history_len, 0));
+  tables->history(user[i], history[i], out.data());
+  return out;
+}
+
+int64_t Columns::year_of(int64_t i) const { return tables->year[item[i]]; }
 
 Columns FeatureBuilder::allocate(int64_t rows) const {
   Columns c;
   c.rows = rows;
   c.user.resize(rows);
   c.movie.resize(rows);
-  c.year.resize(rows);
-  c.genres.resize(rows * config_.genre_len);
-  c.tags.resize(rows * config_.tag_len);
-  c.history.resize(rows * config_.history_len);
+  c.item.resize(rows);
+  c.history.resize(rows);
   c.rating.assign(rows, 0.0f);
+  c.tables = tables_;
   return c;
 }
 
-void FeatureBuilder::encode_movie(const MovieLens& data, int64_t raw_movie, Columns& out,
-                                  int64_t row) const {
-  out.movie[row] = vocabs_.movies.lookup(raw_movie);
-  // Genres and year are catalogue metadata (movies.csv), known even for movies that have no
-  // training rating; their vocabulary is still the training one.
-  const Movie* movie = data.find_movie(raw_movie);
-  std::vector<int64_t> ids;
-  if (movie) {
-    for (const auto& genre : movie->genres) ids.push_back(vocabs_.genres.lookup(genre));
-  }
-  pad_sequence(ids.data(), ids.size(), config_.genre_len, padding_, truncating_,
-               out.genres.data() + row * config_.genre_len);
-  out.year[row] = config_.use_year && movie ? year_bucket(movie->year) : Vocab<int64_t>::kUnknown;
-  auto it = vocabs_.movie_tags.find(raw_movie);
-  const int64_t* tags = it == vocabs_.movie_tags.end() ? nullptr : it->second.data();
-  const size_t n_tags = it == vocabs_.movie_tags.end() ? 0 : it->second.size();
-  pad_sequence(tags, n_tags, config_.tag_len, padding_, truncating_,
-               out.tags.data() + row * config_.tag_len);
-}
-
-void FeatureBuilder::encode_history(int64_t user_index, int64_t before, Columns& out,
-                                    int64_t row) const {
-  int64_t* dest = out.history.data() + row * config_.history_len;
-  if (config_.history_len <= 0) return;
-  const auto& events = histories_[user_index];
+int32_t FeatureBuilder::events_before(int64_t user_index, int64_t before) const {
+  const auto first = history_times_.begin() + tables_->history_begin[user_index];
+  const auto last = history_times_.begin() + tables_->history_begin[user_index + 1];
   // Events strictly earlier than `before`: never the rating itself nor anything at its time.
-  auto end = std::lower_bound(events.begin(), events.end(), before,
-                              [](const HistoryEvent& e, int64_t t) { return e.timestamp < t; });
-  const size_t count = static_cast<size_t>(end - events.begin());
-  const size_t keep = std::min<size_t>(count, config_.history_len);
-  int64_t ids[1024];
-  std::vector<int64_t> big;
-  int64_t* buffer = ids;
-  if (keep > 1024) {
-    big.resize(keep);
-    buffer = big.data();
-  }
-  // Only the last `keep` events can survive "pre" truncation; "post" keeps the oldest.
-  const size_t first = truncating_ == PadSide::kPre ? count - keep : 0;
-  for (size_t i = 0; i < keep; ++i) buffer[i] = events[first + i].movie;
-  pad_sequence(buffer, keep, config_.history_len, padding_, truncating_, dest);
+  return static_cast<int32_t>(std::lower_bound(first, last, before) - first);
 }
 
 Columns FeatureBuilder::transform(const MovieLens& data, const std::vector<int64_t>& rows) const {
@@ -188,10 +235,11 @@ Columns FeatureBuilder::transform(const MovieLens& data, const std::vector<int64
   for (int64_t i = 0; i < out.rows; ++i) {
     const int64_t row = rows[i];
     const int64_t user = vocabs_.users.lookup(r.user[row]);
-    out.user[i] = user;
+    out.user[i] = static_cast<int32_t>(user);
+    out.movie[i] = static_cast<int32_t>(vocabs_.movies.lookup(r.movie[row]));
+    out.item[i] = item_of(data, r.movie[row]);
+    out.history[i] = events_before(user, r.timestamp[row]);
     out.rating[i] = r.rating[row];
-    encode_movie(data, r.movie[row], out, i);
-    encode_history(user, r.timestamp[row], out, i);
   }
   return out;
 }
@@ -202,9 +250,10 @@ Columns FeatureBuilder::transform_pairs(const MovieLens& data, const std::vector
   Columns out = allocate(static_cast<int64_t>(users.size()));
   for (int64_t i = 0; i < out.rows; ++i) {
     const int64_t user = vocabs_.users.lookup(users[i]);
-    out.user[i] = user;
-    encode_movie(data, movies[i], out, i);
-    encode_history(user, INT64_MAX, out, i);
+    out.user[i] = static_cast<int32_t>(user);
+    out.movie[i] = static_cast<int32_t>(vocabs_.movies.lookup(movies[i]));
+    out.item[i] = item_of(data, movies[i]);
+    out.history[i] = events_before(user, INT64_MAX);
   }
   return out;
 }

@@ -42,9 +42,22 @@ const std::map<std::string, Factory>& registry() {
 
 }  // namespace
 
+namespace {
+
+// Per thread: slices of one batch run forward on several threads at once.
+torch::Tensor& thread_penalty() {
+  static thread_local torch::Tensor penalty;
+  return penalty;
+}
+
+thread_local std::unique_ptr<SplitMix64> active_dropout_stream;
+
+}  // namespace
+
 torch::Tensor RecModelImpl::take_penalty() {
-  torch::Tensor p = penalty_.defined() ? penalty_ : torch::zeros({});
-  penalty_ = torch::Tensor();
+  torch::Tensor& penalty = thread_penalty();
+  torch::Tensor p = penalty.defined() ? penalty : torch::zeros({});
+  penalty = torch::Tensor();
   return p;
 }
 
@@ -52,10 +65,17 @@ torch::Tensor RecModelImpl::lookup(torch::nn::Embedding& table, const torch::Ten
   torch::Tensor rows = table->forward(ids);
   if (track_penalty_ && is_training()) {
     torch::Tensor p = rows.pow(2).sum() / rows.size(0);
-    penalty_ = penalty_.defined() ? penalty_ + p : p;
+    torch::Tensor& penalty = thread_penalty();
+    penalty = penalty.defined() ? penalty + p : p;
   }
   return rows;
 }
+
+DropoutStream::DropoutStream(uint64_t seed) {
+  active_dropout_stream = std::make_unique<SplitMix64>(seed);
+}
+
+DropoutStream::~DropoutStream() { active_dropout_stream.reset(); }
 
 torch::nn::Embedding make_embedding(int64_t rows, int64_t dim, double scale) {
   auto table = torch::nn::Embedding(torch::nn::EmbeddingOptions(rows, dim).padding_idx(0));
@@ -81,14 +101,15 @@ torch::Tensor FastDropoutImpl::forward(const torch::Tensor& x) {
   torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
   float* out = mask.data_ptr<float>();
   const int64_t n = mask.numel();
-  SplitMix64 rng(state_);
+  SplitMix64 own(state_);
+  SplitMix64& rng = active_dropout_stream ? *active_dropout_stream : own;
   for (int64_t i = 0; i < n; i += 4) {
     const uint64_t bits = rng.next();
     for (int64_t k = 0; k < 4 && i + k < n; ++k) {
       out[i + k] = ((bits >> (16 * k)) & 0xFFFF) < threshold_ ? 0.0f : scale_;
     }
   }
-  state_ = rng.next();  // the next call draws a fresh stream
+  if (!active_dropout_stream) state_ = own.next();  // the next call draws a fresh stream
   return x * mask;
 }
 

@@ -1,23 +1,33 @@
 // MovieLens folder loading through fast-cpp-csv-parser, with every problem reported as
-// "file:line: reason", and a deterministic generator of synthetic folders in the same layout.
+// "file:line: reason", ratings.csv and tags.csv parsed on several threads, an optional binary
+// cache (data_cache.h), and a deterministic generator of synthetic folders in the same layout.
 #include "dnnrec/movielens.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libfccp/csv.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 
+#include "dnnrec/data_cache.h"
 #include "dnnrec/error.h"
 #include "dnnrec/random.h"
 
@@ -33,6 +43,12 @@ constexpr const char* kNoGenres = "(no genres listed)";
 
 // ---------------------------------------------------------------------------------------------
 // Reading
+
+using Trim = io::trim_chars<' ', '\t'>;
+
+// fccp's block length: a line of this many bytes or more (its '\r' included) is an error there,
+// and so here too.
+constexpr size_t kMaxLine = size_t{1} << 24;
 
 // fccp's too_few_columns / too_many_columns exceptions do not say how many columns the row has,
 // and by the time they are thrown the line is already cut up. This quote policy delegates to
@@ -100,38 +116,26 @@ size_t estimate_rows(const std::string& path) {
   return static_cast<size_t>(static_cast<double>(size) / bytes_per_line * 1.02) + 16;
 }
 
-// One CSV file with a fixed header: yields rows as trimmed, unquoted fields and turns every
-// problem into a DataError or, under BadRowPolicy::kSkip, into a LoadReport entry.
-template <unsigned N>
-class CsvFile {
+// The checks of a row's fields and what a failed check does: a DataError "file:line: reason"
+// under kFail, an entry in the report under kSkip. Whoever reads the rows sets the line.
+class RowRules {
  public:
-  using Fields = std::array<char*, N>;
+  RowRules(std::string name, std::vector<const char*> columns, BadRowPolicy policy,
+           LoadReport* report)
+      : name_(std::move(name)), columns_(std::move(columns)), policy_(policy), report_(report) {}
 
-  CsvFile(const std::string& path, std::string name, const std::array<const char*, N>& columns,
-          BadRowPolicy policy, LoadReport* report)
-      : name_(std::move(name)), columns_(columns), policy_(policy), report_(report) {
-    try {
-      reader_ = std::make_unique<Reader>(path);
-    } catch (const io::error::can_not_open_file& e) {
-      throw DataError(name_, 0, "cannot open " + path + ": " + std::strerror(e.errno_value));
-    }
-    read_header(std::make_index_sequence<N>{});
-  }
-
-  /// Reads the next good row into `fields` (valid until the next call); false at the end.
-  bool next(Fields& fields) { return next_row(fields, std::make_index_sequence<N>{}); }
-
-  /// The physical line of the row last read (the header is line 1).
-  long line() const { return static_cast<long>(reader_->get_file_line()); }
+  const std::string& name() const { return name_; }
+  long line() const { return line_; }
+  void set_line(long line) { line_ = line; }
 
   /// Rejects the current row: throws under kFail, counts it under kSkip.
   void bad_row(const std::string& message) {
-    if (policy_ == BadRowPolicy::kFail) throw DataError(name_, line(), message);
-    report_->add(DataError::format(name_, line(), message));
+    if (policy_ == BadRowPolicy::kFail) throw DataError(name_, line_, message);
+    report_->add(DataError::format(name_, line_, message));
   }
 
   /// A non-negative integer id; false (after bad_row) otherwise.
-  bool id(const Fields& fields, size_t column, int64_t* out) {
+  bool id(char* const* fields, size_t column, int64_t* out) {
     if (!integer(fields, column, out)) return false;
     if (*out < 0) {
       bad_row(column_prefix(column) + shown(fields[column]) + " is negative");
@@ -141,7 +145,7 @@ class CsvFile {
   }
 
   /// Any integer; false (after bad_row) otherwise.
-  bool integer(const Fields& fields, size_t column, int64_t* out) {
+  bool integer(char* const* fields, size_t column, int64_t* out) {
     const char* begin = fields[column];
     // Fast path for the usual plain digits (18 cannot overflow); the rest goes to from_chars.
     int64_t value = 0;
@@ -169,7 +173,7 @@ class CsvFile {
   }
 
   /// A finite number; false (after bad_row) otherwise.
-  bool number(const Fields& fields, size_t column, double* out) {
+  bool number(char* const* fields, size_t column, double* out) {
     const char* begin = fields[column];
     const char* end = begin + std::strlen(begin);
     if (begin == end) {
@@ -188,27 +192,102 @@ class CsvFile {
     return true;
   }
 
- private:
-  // Blank lines are skipped (a trailing empty line is common in hand-edited files); they still
-  // count in line numbers.
-  using Reader = io::CSVReader<N, io::trim_chars<' ', '\t'>, TracingQuote, io::throw_on_overflow,
-                               io::empty_line_comment>;
+  /// "userId,movieId,rating,timestamp".
+  std::string header_text() const {
+    std::string text;
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      text += (i ? "," : "") + std::string(columns_[i]);
+    }
+    return text;
+  }
 
+  std::string column_count_message(int found) const {
+    return "expected " + std::to_string(columns_.size()) + " columns (" + header_text() +
+           "), found " + std::to_string(found);
+  }
+
+  size_t column_count() const { return columns_.size(); }
+
+ private:
   std::string column_prefix(size_t column) const {
     return "column '" + std::string(columns_[column]) + "': ";
   }
 
-  std::string header_text() const {
-    std::string text;
-    for (unsigned i = 0; i < N; ++i) text += (i ? "," : "") + std::string(columns_[i]);
-    return text;
+  std::string name_;
+  std::vector<const char*> columns_;
+  BadRowPolicy policy_;
+  LoadReport* report_;
+  long line_ = 0;
+};
+
+// Called inside a catch block for an fccp exception about the current line (rules.line()):
+// a malformed row becomes a bad row; the rest is fatal. Every malformed-row exception is thrown
+// after the reader has consumed the line, so reading on continues with the next line; the one
+// exception is the over-long line, which fccp does not advance past (skipping it would loop).
+void malformed_line(RowRules& rules) {
+  try {
+    throw;
+  } catch (const io::error::too_few_columns&) {
+    rules.bad_row(rules.column_count_message(t_trace.chopped));
+  } catch (const io::error::too_many_columns&) {
+    rules.bad_row(rules.column_count_message(static_cast<int>(rules.column_count()) +
+                                             count_columns(t_trace.last_end + 1)));
+  } catch (const io::error::escaped_string_not_closed&) {
+    rules.bad_row("unterminated quoted field");
+  } catch (const io::error::line_length_limit_exceeded&) {
+    throw DataError(rules.name(), rules.line(), "line longer than the 16 MiB limit");
+  } catch (const io::error::base& e) {
+    throw DataError(rules.name(), rules.line(), e.what());
   }
+}
+
+// One CSV file with a fixed header, read sequentially by fccp: yields rows as trimmed, unquoted
+// fields and turns every problem into a DataError or, under BadRowPolicy::kSkip, into a
+// LoadReport entry.
+template <unsigned N>
+class CsvFile {
+ public:
+  using Fields = std::array<char*, N>;
+
+  CsvFile(const std::string& path, std::string name, const std::array<const char*, N>& columns,
+          BadRowPolicy policy, LoadReport* report)
+      : columns_(columns),
+        rules_(std::move(name), std::vector<const char*>(columns.begin(), columns.end()), policy,
+               report) {
+    try {
+      reader_ = std::make_unique<Reader>(path);
+    } catch (const io::error::can_not_open_file& e) {
+      throw DataError(rules_.name(), 0,
+                      "cannot open " + path + ": " + std::strerror(e.errno_value));
+    }
+    read_header(std::make_index_sequence<N>{});
+  }
+
+  /// Reads the next good row into `fields` (valid until the next call); false at the end.
+  bool next(Fields& fields) { return next_row(fields, std::make_index_sequence<N>{}); }
+
+  /// The physical line of the row last read (the header is line 1).
+  long line() const { return static_cast<long>(reader_->get_file_line()); }
+
+  void bad_row(const std::string& message) { rules_.bad_row(message); }
+  bool id(const Fields& fields, size_t column, int64_t* out) {
+    return rules_.id(fields.data(), column, out);
+  }
+  bool integer(const Fields& fields, size_t column, int64_t* out) {
+    return rules_.integer(fields.data(), column, out);
+  }
+
+ private:
+  // Blank lines are skipped (a trailing empty line is common in hand-edited files); they still
+  // count in line numbers.
+  using Reader =
+      io::CSVReader<N, Trim, TracingQuote, io::throw_on_overflow, io::empty_line_comment>;
 
   // A wrong header is fatal under either policy: there is no row to skip, and reading on would
   // misinterpret every row.
   [[noreturn]] void wrong_header(const std::string& detail) {
-    throw DataError(name_, std::max(1L, line()),
-                    "wrong header: expected " + header_text() + " (" + detail + ")");
+    throw DataError(rules_.name(), std::max(1L, line()),
+                    "wrong header: expected " + rules_.header_text() + " (" + detail + ")");
   }
 
   template <size_t... I>
@@ -216,7 +295,7 @@ class CsvFile {
     try {
       reader_->read_header(io::ignore_no_column, columns_[I]...);
     } catch (const io::error::header_missing&) {
-      throw DataError(name_, 0, "empty file (no header row)");
+      throw DataError(rules_.name(), 0, "empty file (no header row)");
     } catch (const io::error::extra_column_in_header& e) {
       wrong_header(std::string("unexpected column \"") + e.column_name + "\"");
     } catch (const io::error::missing_column_in_header& e) {
@@ -226,9 +305,9 @@ class CsvFile {
     } catch (const io::error::escaped_string_not_closed&) {
       wrong_header("unterminated quoted field");
     } catch (const io::error::line_length_limit_exceeded&) {
-      throw DataError(name_, line(), "line longer than the 16 MiB limit");
+      throw DataError(rules_.name(), line(), "line longer than the 16 MiB limit");
     } catch (const io::error::base& e) {
-      throw DataError(name_, line(), e.what());
+      throw DataError(rules_.name(), line(), e.what());
     }
   }
 
@@ -236,35 +315,358 @@ class CsvFile {
   bool next_row(Fields& fields, std::index_sequence<I...>) {
     for (;;) {
       t_trace = ColumnTrace{};
-      // Every exception below is thrown after the reader has consumed the line, so reading on
-      // continues with the next line; the one exception is the over-long line.
       try {
-        return reader_->read_row(fields[I]...);
-      } catch (const io::error::too_few_columns&) {
-        bad_row(column_count_message(t_trace.chopped));
-      } catch (const io::error::too_many_columns&) {
-        bad_row(column_count_message(static_cast<int>(N) + count_columns(t_trace.last_end + 1)));
-      } catch (const io::error::escaped_string_not_closed&) {
-        bad_row("unterminated quoted field");
-      } catch (const io::error::line_length_limit_exceeded&) {
-        // fccp does not advance past such a line, so skipping it would loop forever.
-        throw DataError(name_, line(), "line longer than the 16 MiB limit");
-      } catch (const io::error::base& e) {
-        throw DataError(name_, line(), e.what());
+        const bool got = reader_->read_row(fields[I]...);
+        rules_.set_line(line());
+        return got;
+      } catch (const io::error::base&) {
+        rules_.set_line(line());
+        malformed_line(rules_);
       }
     }
   }
 
-  std::string column_count_message(int found) const {
-    return "expected " + std::to_string(N) + " columns (" + header_text() + "), found " +
-           std::to_string(found);
+  std::array<const char*, N> columns_;
+  RowRules rules_;
+  std::unique_ptr<Reader> reader_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// ratings.csv and tags.csv on several threads. fccp validates the header; the file is then cut
+// into byte ranges at line starts, and each range is parsed on its own thread, every line split
+// by fccp's own splitter (io::detail::parse_line, as read_row does), so that a row means what it
+// means in a sequential read. The lines of every range are counted first: each range then knows
+// the number of its first line (messages stay exact), the output is sized once (no second copy
+// of 25M rows at the peak), and range k writes its rows from the slot of its first line on.
+// The ranges are then joined in file order; the first error in file order is the one thrown.
+
+// A file read with pread, so that threads share it; closed on scope exit.
+class File {
+ public:
+  File(const std::string& path, std::string name) : path_(path), name_(std::move(name)) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw DataError(name_, 0, "cannot open " + path + ": " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) {
+      const int error = errno;
+      ::close(fd_);
+      throw DataError(name_, 0, "cannot read " + path + ": " + std::strerror(error));
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+  }
+  ~File() { ::close(fd_); }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  const std::string& name() const { return name_; }
+  uint64_t size() const { return size_; }
+
+  /// Reads `size` bytes at `offset`; a file that ends sooner changed since it was opened.
+  void read(char* out, size_t size, uint64_t offset) const {
+    size_t done = 0;
+    while (done < size) {
+      const ssize_t got = ::pread(fd_, out + done, size - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw DataError(name_, 0, "cannot read " + path_ + ": " + std::strerror(errno));
+      if (got == 0)
+        throw DataError(name_, 0, "cannot read " + path_ + ": it shrank while being read");
+      done += static_cast<size_t>(got);
+    }
+  }
+
+ private:
+  std::string path_;
+  std::string name_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+constexpr size_t kBlock = size_t{1} << 20;
+
+// One physical line: its bytes without the '\n', its number, and the offset after its '\n'.
+struct Line {
+  const char* begin;
+  const char* end;
+  long number;
+  uint64_t next;
+};
+
+// Calls on_line(const Line&) for every line of [begin, end), which starts at a line start, until
+// it returns false. A line of kMaxLine bytes or more is fatal, as in fccp.
+template <typename OnLine>
+void for_each_line(const File& file, uint64_t begin, uint64_t end, long first_line,
+                   OnLine&& on_line) {
+  if (begin >= end) return;
+  std::vector<char> buffer(static_cast<size_t>(std::min<uint64_t>(kBlock, end - begin)));
+  uint64_t offset = begin;  // of the byte after the buffered ones
+  size_t start = 0;         // of the current line in the buffer
+  size_t filled = 0;
+  long number = first_line;
+  const auto too_long = [&] {
+    throw DataError(file.name(), number, "line longer than the 16 MiB limit");
+  };
+  for (;;) {
+    if (start > 0) {
+      std::memmove(buffer.data(), buffer.data() + start, filled - start);
+      filled -= start;
+      start = 0;
+    }
+    if (filled == buffer.size()) {  // one line fills the buffer
+      if (filled >= kMaxLine) too_long();
+      buffer.resize(std::min(2 * buffer.size(), kMaxLine));
+    }
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(buffer.size() - filled, end - offset));
+    file.read(buffer.data() + filled, want, offset);
+    filled += want;
+    offset += want;
+    const uint64_t base = offset - filled;  // file offset of buffer[0]
+    char* const data = buffer.data();
+    for (;;) {
+      char* const newline = static_cast<char*>(std::memchr(data + start, '\n', filled - start));
+      if (newline == nullptr) break;
+      if (static_cast<size_t>(newline - (data + start)) >= kMaxLine) too_long();
+      const size_t next = static_cast<size_t>(newline - data) + 1;
+      if (!on_line(Line{data + start, newline, number, base + next})) return;
+      start = next;
+      ++number;
+    }
+    if (offset == end) {
+      if (start < filled) {  // a last line without '\n'
+        if (filled - start >= kMaxLine) too_long();
+        on_line(Line{data + start, data + filled, number, end});
+      }
+      return;
+    }
+  }
+}
+
+// Lines in [begin, end), which starts at a line start.
+size_t count_lines(const File& file, uint64_t begin, uint64_t end) {
+  std::vector<char> buffer(static_cast<size_t>(std::min<uint64_t>(kBlock, end - begin)));
+  size_t lines = 0;
+  char last = '\n';
+  for (uint64_t offset = begin; offset < end;) {
+    const size_t size = static_cast<size_t>(std::min<uint64_t>(buffer.size(), end - offset));
+    file.read(buffer.data(), size, offset);
+    lines += static_cast<size_t>(std::count(buffer.data(), buffer.data() + size, '\n'));
+    last = buffer[size - 1];
+    offset += size;
+  }
+  return lines + (last != '\n');
+}
+
+// The first line start at or after `offset`, which lies in [from, size].
+uint64_t line_start_from(const File& file, uint64_t offset, uint64_t from) {
+  if (offset <= from) return from;
+  std::vector<char> buffer(1 << 16);
+  for (uint64_t at = offset - 1; at < file.size(); at += buffer.size()) {
+    const size_t size = static_cast<size_t>(std::min<uint64_t>(buffer.size(), file.size() - at));
+    file.read(buffer.data(), size, at);
+    const void* newline = std::memchr(buffer.data(), '\n', size);
+    if (newline != nullptr) {
+      return at + static_cast<uint64_t>(static_cast<const char*>(newline) - buffer.data()) + 1;
+    }
+  }
+  return file.size();
+}
+
+// Runs task(0) ... task(count - 1), task(0) on the calling thread. A task must not throw. When no
+// thread can be started, the task runs on the calling thread: slower, same result.
+template <typename Task>
+void run_parallel(int count, Task&& task) {
+  std::vector<std::thread> workers;
+  workers.reserve(static_cast<size_t>(count));
+  for (int k = 1; k < count; ++k) {
+    try {
+      workers.emplace_back([&task, k] { task(k); });
+    } catch (const std::system_error&) {
+      task(k);
+    }
+  }
+  task(0);
+  for (std::thread& worker : workers) worker.join();
+}
+
+// Adds the skipped rows of one range to the file's report, as if added one by one.
+void merge_report(const LoadReport& part, LoadReport* report) {
+  for (const std::string& message : part.examples) report->add(message);
+  const int64_t rest = part.skipped - static_cast<int64_t>(part.examples.size());
+  if (rest <= 0) return;
+  report->skipped += rest;
+  const std::string& file = part.per_file.front().first;
+  for (auto& [name, count] : report->per_file) {
+    if (name == file) count += rest;
+  }
+}
+
+// With threads = 0, a range of fewer bytes than this is not worth a thread of its own.
+constexpr uint64_t kMinRangeBytes = uint64_t{4} << 20;
+
+// One CSV file parsed on several threads. A Sink takes the rows:
+//   resize(n)                       room for n rows (n = lines, an upper bound);
+//   fast(begin, end, slot) -> bool  optional fast path for a raw line in the header's own
+//                                   column order; true when it stored a good row;
+//   row(rules, fields, slot) -> bool  checks a split row; stores it and returns true when good;
+//   move(from, to, count)           moves rows down to join the ranges (to <= from);
+//   truncate(n)                     keeps the first n rows.
+template <unsigned N>
+class ParallelCsv {
+ public:
+  ParallelCsv(const std::string& path, std::string name, const std::array<const char*, N>& columns,
+              const LoadOptions& options, LoadReport* report)
+      : name_(std::move(name)),
+        columns_(columns.begin(), columns.end()),
+        policy_(options.on_bad_row),
+        report_(report) {
+    long header_line = 0;
+    {
+      // fccp reads the header and reports everything wrong with it; its buffers go before the
+      // output is allocated.
+      const CsvFile<N> csv(path, name_, columns, options.on_bad_row, report);
+      header_line = csv.line();
+    }
+    file_ = std::make_unique<File>(path, name_);
+    uint64_t rows_begin = file_->size();
+    std::string header;
+    for_each_line(*file_, 0, file_->size(), 1, [&](const Line& line) {
+      if (line.number < header_line) return true;
+      header.assign(line.begin, line.end);
+      rows_begin = line.next;
+      return false;
+    });
+    read_column_order(header, header_line);
+
+    int ranges = std::clamp(options.threads, 0, 256);
+    if (ranges == 0) {
+      const uint64_t by_size = (file_->size() - rows_begin) / kMinRangeBytes + 1;
+      ranges = static_cast<int>(std::clamp<uint64_t>(
+          by_size, 1, std::clamp(std::thread::hardware_concurrency(), 1u, 64u)));
+    }
+    bounds_ = {rows_begin};
+    for (int k = 1; k < ranges; ++k) {
+      const uint64_t at = rows_begin + (file_->size() - rows_begin) * k / ranges;
+      bounds_.push_back(std::max(bounds_.back(), line_start_from(*file_, at, rows_begin)));
+    }
+    bounds_.push_back(file_->size());
+
+    std::vector<size_t> lines(ranges);
+    std::vector<std::exception_ptr> errors(ranges);
+    run_parallel(ranges, [&](int k) {
+      try {
+        lines[k] = count_lines(*file_, bounds_[k], bounds_[k + 1]);
+      } catch (...) {
+        errors[k] = std::current_exception();
+      }
+    });
+    for (const std::exception_ptr& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+    first_line_ = header_line + 1;
+    first_slot_.resize(ranges + 1, 0);
+    for (int k = 0; k < ranges; ++k) first_slot_[k + 1] = first_slot_[k] + lines[k];
+  }
+
+  /// Parses every range into `sink`, then joins them; throws the first error in file order.
+  template <typename Sink>
+  void parse(Sink* sink) {
+    const int ranges = static_cast<int>(bounds_.size()) - 1;
+    sink->resize(first_slot_.back());
+    std::vector<RangeResult> results(ranges);
+    std::atomic<int> failed{ranges};  // the first range that stopped on an error
+    run_parallel(ranges, [&](int k) {
+      try {
+        results[k].rows = parse_range(k, sink, &results[k].report, failed);
+      } catch (...) {
+        results[k].error = std::current_exception();
+        int first = failed.load();
+        while (k < first && !failed.compare_exchange_weak(first, k)) {
+        }
+      }
+    });
+    size_t rows = 0;
+    for (int k = 0; k < ranges; ++k) {
+      if (results[k].error) std::rethrow_exception(results[k].error);
+      sink->move(first_slot_[k], rows, results[k].rows);
+      rows += results[k].rows;
+      merge_report(results[k].report, report_);
+    }
+    sink->truncate(rows);
+  }
+
+ private:
+  struct RangeResult {
+    size_t rows = 0;
+    LoadReport report;
+    std::exception_ptr error;
+  };
+
+  // The header once more, split as fccp split it, for the order of its columns (fccp accepts
+  // them in any order) and to know whether the raw fast path applies.
+  void read_column_order(std::string header, long header_line) {
+    if (header_line == 1 && header.compare(0, 3, "\xEF\xBB\xBF") == 0) header.erase(0, 3);
+    if (!header.empty() && header.back() == '\r') header.pop_back();
+    std::array<std::string, N> names;
+    std::copy(columns_.begin(), columns_.end(), names.begin());
+    try {
+      io::detail::parse_header_line<N, Trim, TracingQuote>(header.data(), col_order_, names.data(),
+                                                           io::ignore_no_column);
+    } catch (const io::error::base&) {
+      throw DataError(name_, header_line, "the header changed while it was read");
+    }
+    if (col_order_.size() != N) {
+      throw DataError(name_, header_line, "the header changed while it was read");
+    }
+    in_order_ = true;
+    for (unsigned i = 0; i < N; ++i) in_order_ = in_order_ && col_order_[i] == static_cast<int>(i);
+  }
+
+  template <typename Sink>
+  size_t parse_range(int k, Sink* sink, LoadReport* report, const std::atomic<int>& failed) {
+    RowRules rules(name_, columns_, policy_, report);
+    const size_t first_slot = first_slot_[k];
+    size_t slot = first_slot;
+    std::string copy;  // fccp splits in place, into a '\0'-terminated line
+    std::array<char*, N> fields{};
+    for_each_line(*file_, bounds_[k], bounds_[k + 1], first_line_ + static_cast<long>(first_slot),
+                  [&](const Line& line) {
+                    // An earlier range failed: what this one finds no longer matters.
+                    if ((line.number & 0xFFF) == 0 && failed.load(std::memory_order_relaxed) < k) {
+                      return false;
+                    }
+                    if (in_order_ && sink->fast(line.begin, line.end, slot)) {
+                      ++slot;
+                      return true;
+                    }
+                    const char* end = line.end;
+                    if (end != line.begin && end[-1] == '\r') --end;  // fccp drops one '\r'
+                    copy.assign(line.begin, end);
+                    if (io::empty_line_comment::is_comment(copy.c_str())) return true;
+                    rules.set_line(line.number);
+                    t_trace = ColumnTrace{};
+                    try {
+                      io::detail::parse_line<Trim, TracingQuote>(copy.data(), fields.data(),
+                                                                 col_order_);
+                    } catch (const io::error::base&) {
+                      malformed_line(rules);
+                      return true;
+                    }
+                    if (sink->row(rules, fields.data(), slot)) ++slot;
+                    return true;
+                  });
+    return slot - first_slot;
   }
 
   std::string name_;
-  std::array<const char*, N> columns_;
+  std::vector<const char*> columns_;
   BadRowPolicy policy_;
   LoadReport* report_;
-  std::unique_ptr<Reader> reader_;
+  std::unique_ptr<File> file_;
+  std::vector<int> col_order_;
+  bool in_order_ = false;
+  std::vector<uint64_t> bounds_;    // range k is [bounds_[k], bounds_[k + 1])
+  std::vector<size_t> first_slot_;  // of range k's first line; the last entry counts all lines
+  long first_line_ = 0;             // the number of the first line after the header
 };
 
 // Membership of movieId in movies.csv on the hot path of ratings.csv: a byte per id when the
@@ -309,6 +711,19 @@ std::vector<std::string> split_genres(std::string_view text) {
   return genres;
 }
 
+std::string normalized_tag(std::string_view tag) {
+  const auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+  };
+  while (!tag.empty() && is_space(tag.front())) tag.remove_prefix(1);
+  while (!tag.empty() && is_space(tag.back())) tag.remove_suffix(1);
+  std::string out(tag);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 void load_movies(const std::string& path, const LoadOptions& options, MovieLens* ml) {
   CsvFile<3> csv(path, "movies.csv", {"movieId", "title", "genres"}, options.on_bad_row,
                  &ml->report);
@@ -337,65 +752,195 @@ void load_movies(const std::string& path, const LoadOptions& options, MovieLens*
   }
 }
 
-void load_ratings(const std::string& path, const LoadOptions& options, const MovieIdSet& movies,
-                  MovieLens* ml) {
-  CsvFile<4> csv(path, "ratings.csv", {"userId", "movieId", "rating", "timestamp"},
-                 options.on_bad_row, &ml->report);
-  Ratings& r = ml->ratings;
-  const size_t estimate = estimate_rows(path);
-  r.user.reserve(estimate);
-  r.movie.reserve(estimate);
-  r.rating.reserve(estimate);
-  r.timestamp.reserve(estimate);
-  const double min_rating = options.min_rating;
-  const double max_rating = options.max_rating;
-  CsvFile<4>::Fields f;
-  while (csv.next(f)) {
+bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+
+// 1 to 18 plain digits (18 cannot overflow), as RowRules::integer's own fast path reads them.
+bool plain_integer(const char*& p, const char* end, int64_t* out) {
+  const char* begin = p;
+  int64_t value = 0;
+  while (p != end && is_digit(*p) && p - begin < 18) value = value * 10 + (*p++ - '0');
+  *out = value;
+  return p != begin;
+}
+
+// "4", "4.5", "3.25": at most 15 digits, so the mantissa and the power of ten are exact doubles
+// and their quotient is the correctly rounded value, the one from_chars gives.
+bool plain_decimal(const char*& p, const char* end, double* out) {
+  static constexpr double kPow10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+  int64_t mantissa = 0;
+  int digits = 0;
+  while (p != end && is_digit(*p) && digits <= 15) {
+    mantissa = mantissa * 10 + (*p++ - '0');
+    ++digits;
+  }
+  if (digits == 0) return false;
+  int decimals = 0;
+  if (p != end && *p == '.') {
+    ++p;
+    while (p != end && is_digit(*p) && digits <= 15) {
+      mantissa = mantissa * 10 + (*p++ - '0');
+      ++digits;
+      ++decimals;
+    }
+    if (decimals == 0) return false;
+  }
+  if (digits > 15) return false;
+  *out = static_cast<double>(mantissa) / kPow10[decimals];
+  return true;
+}
+
+bool comma(const char*& p, const char* end) { return p != end && *p++ == ','; }
+
+// ratings.csv rows into the Ratings columns.
+class RatingsSink {
+ public:
+  RatingsSink(Ratings* ratings, const MovieIdSet& movies, const LoadOptions& options)
+      : r_(ratings), movies_(movies), min_(options.min_rating), max_(options.max_rating) {}
+
+  void resize(size_t n) {
+    r_->user.resize(n);
+    r_->movie.resize(n);
+    r_->rating.resize(n);
+    r_->timestamp.resize(n);
+  }
+
+  // The usual good row, "123,456,4.5,1234567890": no quotes, blanks, signs or exponents, parsed
+  // in place. Everything else, bad rows included, takes the general path, which writes the
+  // messages.
+  bool fast(const char* p, const char* end, size_t slot) {
     int64_t user, movie, timestamp;
     double rating;
-    if (!csv.id(f, 0, &user) || !csv.id(f, 1, &movie) || !csv.number(f, 2, &rating) ||
-        !csv.integer(f, 3, &timestamp)) {
-      continue;
+    if (!plain_integer(p, end, &user) || !comma(p, end) || !plain_integer(p, end, &movie) ||
+        !comma(p, end) || !plain_decimal(p, end, &rating) || !comma(p, end) ||
+        !plain_integer(p, end, &timestamp)) {
+      return false;
     }
-    if (rating < min_rating || rating > max_rating) {
-      csv.bad_row("rating " + std::string(f[2]).substr(0, 40) + " outside [" +
-                  format_number(min_rating) + ", " + format_number(max_rating) + "]");
-      continue;
-    }
-    if (!movies.contains(movie)) {
-      csv.bad_row(not_in_movies(movie));
-      continue;
-    }
-    r.user.push_back(user);
-    r.movie.push_back(movie);
-    r.rating.push_back(static_cast<float>(rating));
-    r.timestamp.push_back(timestamp);
+    if (p != end && !(*p == '\r' && p + 1 == end)) return false;
+    if (rating < min_ || rating > max_ || !movies_.contains(movie)) return false;
+    store(slot, user, movie, rating, timestamp);
+    return true;
   }
+
+  bool row(RowRules& rules, char* const* f, size_t slot) {
+    int64_t user, movie, timestamp;
+    double rating;
+    if (!rules.id(f, 0, &user) || !rules.id(f, 1, &movie) || !rules.number(f, 2, &rating) ||
+        !rules.integer(f, 3, &timestamp)) {
+      return false;
+    }
+    if (rating < min_ || rating > max_) {
+      rules.bad_row("rating " + std::string(f[2]).substr(0, 40) + " outside [" +
+                    format_number(min_) + ", " + format_number(max_) + "]");
+      return false;
+    }
+    if (!movies_.contains(movie)) {
+      rules.bad_row(not_in_movies(movie));
+      return false;
+    }
+    store(slot, user, movie, rating, timestamp);
+    return true;
+  }
+
+  void move(size_t from, size_t to, size_t count) {
+    if (from == to || count == 0) return;
+    move_column(r_->user, from, to, count);
+    move_column(r_->movie, from, to, count);
+    move_column(r_->rating, from, to, count);
+    move_column(r_->timestamp, from, to, count);
+  }
+
+  void truncate(size_t n) {
+    resize(n);
+    // Many skipped rows leave much unused room; a few (blank lines, a bad row) are not worth
+    // a copy.
+    if (n + n / 16 < r_->user.capacity()) {
+      r_->user.shrink_to_fit();
+      r_->movie.shrink_to_fit();
+      r_->rating.shrink_to_fit();
+      r_->timestamp.shrink_to_fit();
+    }
+  }
+
+ private:
+  template <typename T>
+  static void move_column(std::vector<T>& column, size_t from, size_t to, size_t count) {
+    std::memmove(column.data() + to, column.data() + from, count * sizeof(T));
+  }
+
+  void store(size_t slot, int64_t user, int64_t movie, double rating, int64_t timestamp) {
+    r_->user[slot] = user;
+    r_->movie[slot] = movie;
+    r_->rating[slot] = static_cast<float>(rating);
+    r_->timestamp[slot] = timestamp;
+  }
+
+  Ratings* r_;
+  const MovieIdSet& movies_;
+  double min_;
+  double max_;
+};
+
+// tags.csv rows into TagEvents.
+class TagsSink {
+ public:
+  TagsSink(std::vector<TagEvent>* tags, const MovieIdSet& movies) : tags_(tags), movies_(movies) {}
+
+  void resize(size_t n) { tags_->resize(n); }
+
+  bool fast(const char*, const char*, size_t) { return false; }
+
+  bool row(RowRules& rules, char* const* f, size_t slot) {
+    TagEvent event;
+    if (!rules.id(f, 0, &event.user) || !rules.id(f, 1, &event.movie) ||
+        !rules.integer(f, 3, &event.timestamp)) {
+      return false;
+    }
+    event.tag = normalized_tag(f[2]);
+    if (event.tag.empty()) {
+      rules.bad_row("column 'tag' is empty");
+      return false;
+    }
+    if (!movies_.contains(event.movie)) {
+      rules.bad_row(not_in_movies(event.movie));
+      return false;
+    }
+    (*tags_)[slot] = std::move(event);
+    return true;
+  }
+
+  void move(size_t from, size_t to, size_t count) {
+    if (from == to || count == 0) return;
+    const auto begin = tags_->begin();
+    std::move(begin + static_cast<std::ptrdiff_t>(from),
+              begin + static_cast<std::ptrdiff_t>(from + count),
+              begin + static_cast<std::ptrdiff_t>(to));
+  }
+
+  void truncate(size_t n) {
+    tags_->resize(n);
+    if (n + n / 16 < tags_->capacity()) tags_->shrink_to_fit();
+  }
+
+ private:
+  std::vector<TagEvent>* tags_;
+  const MovieIdSet& movies_;
+};
+
+void load_ratings(const std::string& path, const LoadOptions& options, const MovieIdSet& movies,
+                  MovieLens* ml) {
+  ParallelCsv<4> csv(path, "ratings.csv", {"userId", "movieId", "rating", "timestamp"}, options,
+                     &ml->report);
+  RatingsSink sink(&ml->ratings, movies, options);
+  csv.parse(&sink);
 }
 
 void load_tags(const std::string& path, const LoadOptions& options, const MovieIdSet& movies,
                MovieLens* ml) {
-  CsvFile<4> csv(path, "tags.csv", {"userId", "movieId", "tag", "timestamp"}, options.on_bad_row,
-                 &ml->report);
-  ml->tags.reserve(estimate_rows(path));
-  CsvFile<4>::Fields f;
-  while (csv.next(f)) {
-    TagEvent event;
-    if (!csv.id(f, 0, &event.user) || !csv.id(f, 1, &event.movie) ||
-        !csv.integer(f, 3, &event.timestamp)) {
-      continue;
-    }
-    event.tag = normalize_tag(f[2]);
-    if (event.tag.empty()) {
-      csv.bad_row("column 'tag' is empty");
-      continue;
-    }
-    if (!movies.contains(event.movie)) {
-      csv.bad_row(not_in_movies(event.movie));
-      continue;
-    }
-    ml->tags.push_back(std::move(event));
-  }
+  ParallelCsv<4> csv(path, "tags.csv", {"userId", "movieId", "tag", "timestamp"}, options,
+                     &ml->report);
+  TagsSink sink(&ml->tags, movies);
+  csv.parse(&sink);
 }
 
 void check_links(const std::string& path, const LoadOptions& options, const MovieIdSet& movies,
@@ -409,6 +954,24 @@ void check_links(const std::string& path, const LoadOptions& options, const Movi
     if (f[2][0] != '\0' && !csv.id(f, 2, &tmdb)) continue;  // tmdbId is often missing
     if (!movies.contains(movie)) csv.bad_row(not_in_movies(movie));
   }
+}
+
+// The CSV files of `dir`, parsed.
+MovieLens parse_folder(const std::string& dir, const LoadOptions& options) {
+  const fs::path root(dir);
+  std::error_code ec;
+  MovieLens ml;
+  ml.dir = dir;
+  load_movies((root / "movies.csv").string(), options, &ml);
+  const MovieIdSet movies(ml);
+  load_ratings((root / "ratings.csv").string(), options, movies, &ml);
+  if (fs::exists(root / "tags.csv", ec)) {
+    load_tags((root / "tags.csv").string(), options, movies, &ml);
+  }
+  if (fs::exists(root / "links.csv", ec)) {
+    check_links((root / "links.csv").string(), options, movies, &ml);
+  }
+  return ml;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -790,6 +1353,10 @@ MovieLens load_movielens(const std::string& dir, const LoadOptions& options) {
     throw ConfigError("rating range [" + format_number(options.min_rating) + ", " +
                       format_number(options.max_rating) + "] is empty or not finite");
   }
+  if (options.threads < 0) {
+    throw ConfigError("threads must be >= 0 (0: one per core), got " +
+                      std::to_string(options.threads));
+  }
   const fs::path root(dir);
   std::error_code ec;
   if (!fs::is_directory(root, ec) || !fs::exists(root / "ratings.csv", ec)) {
@@ -798,18 +1365,17 @@ MovieLens load_movielens(const std::string& dir, const LoadOptions& options) {
   if (!fs::exists(root / "movies.csv", ec)) {
     throw DataError("data folder '" + dir + "' has no movies.csv: " + kFetchHint);
   }
+  if (!options.cache) return parse_folder(dir, options);
 
-  MovieLens ml;
-  ml.dir = dir;
-  load_movies((root / "movies.csv").string(), options, &ml);
-  const MovieIdSet movies(ml);
-  load_ratings((root / "ratings.csv").string(), options, movies, &ml);
-  if (fs::exists(root / "tags.csv", ec)) {
-    load_tags((root / "tags.csv").string(), options, movies, &ml);
+  // The files' identity is taken before they are parsed, so that a change during the parse
+  // leaves no cache behind that claims the new files.
+  const MovieLensCache cache(dir, options);
+  if (std::optional<MovieLens> cached = cache.read()) {
+    cached->dir = dir;
+    return std::move(*cached);
   }
-  if (fs::exists(root / "links.csv", ec)) {
-    check_links((root / "links.csv").string(), options, movies, &ml);
-  }
+  MovieLens ml = parse_folder(dir, options);
+  cache.write(ml);
   return ml;
 }
 
@@ -847,20 +1413,7 @@ int parse_year(const std::string& title) {
   return year >= 1800 && year <= 2100 ? year : 0;
 }
 
-std::string normalize_tag(const std::string& tag) {
-  const auto is_space = [](char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-  };
-  size_t begin = 0;
-  size_t end = tag.size();
-  while (begin < end && is_space(tag[begin])) ++begin;
-  while (end > begin && is_space(tag[end - 1])) --end;
-  std::string out = tag.substr(begin, end - begin);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+std::string normalize_tag(const std::string& tag) { return normalized_tag(tag); }
 
 void write_sample_movielens(const std::string& dir, const SampleOptions& options) {
   const int64_t users = options.users;

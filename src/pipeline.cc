@@ -72,6 +72,7 @@ MovieLens load_data(const Config& config) {
   options.on_bad_row = parse_bad_row_policy(config.data.on_bad_row);
   options.min_rating = static_cast<float>(config.data.min_rating);
   options.max_rating = static_cast<float>(config.data.max_rating);
+  options.cache = config.data.cache;
   MovieLens data = load_movielens(config.data.dir, options);
   if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
   return data;

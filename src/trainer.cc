@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 
 #include "dnnrec/error.h"
 #include "dnnrec/metrics.h"
+#include "dnnrec/random.h"
 
 namespace dnnrec {
 namespace {
@@ -31,63 +33,6 @@ std::atomic<bool>& Trainer::interrupt_flag() {
   return flag;
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& c, RecModelImpl& model) {
-  namespace optim = torch::optim;
-  // Embedding tables are never decayed densely (that would shrink every row at every step,
-  // touched or not): they get train.embedding_l2 on the rows a batch touches instead.
-  std::vector<torch::Tensor> dense, embeddings;
-  for (const auto& module : model.modules(/*include_self=*/false)) {
-    if (auto* table = dynamic_cast<torch::nn::EmbeddingImpl*>(module.get())) {
-      embeddings.push_back(table->weight);
-    }
-  }
-  for (const auto& p : model.parameters()) {
-    bool is_table = false;
-    for (const auto& e : embeddings) is_table |= p.is_same(e);
-    if (!is_table) dense.push_back(p);
-  }
-  auto groups = [&](auto make_options) {
-    std::vector<optim::OptimizerParamGroup> out;
-    if (!dense.empty()) out.emplace_back(dense, make_options(c.weight_decay));
-    if (!embeddings.empty()) out.emplace_back(embeddings, make_options(0.0));
-    return out;
-  };
-  if (c.optimizer == "adam") {
-    auto options = [&](double wd) {
-      return std::make_unique<optim::AdamOptions>(optim::AdamOptions(c.lr).weight_decay(wd));
-    };
-    return std::make_unique<optim::Adam>(groups(options), optim::AdamOptions(c.lr));
-  }
-  if (c.optimizer == "adamw") {
-    auto options = [&](double wd) {
-      return std::make_unique<optim::AdamWOptions>(optim::AdamWOptions(c.lr).weight_decay(wd));
-    };
-    return std::make_unique<optim::AdamW>(groups(options), optim::AdamWOptions(c.lr));
-  }
-  if (c.optimizer == "sgd") {
-    auto options = [&](double wd) {
-      return std::make_unique<optim::SGDOptions>(
-          optim::SGDOptions(c.lr).momentum(c.momentum).weight_decay(wd));
-    };
-    return std::make_unique<optim::SGD>(groups(options), optim::SGDOptions(c.lr));
-  }
-  if (c.optimizer == "adagrad") {
-    auto options = [&](double wd) {
-      return std::make_unique<optim::AdagradOptions>(optim::AdagradOptions(c.lr).weight_decay(wd));
-    };
-    return std::make_unique<optim::Adagrad>(groups(options), optim::AdagradOptions(c.lr));
-  }
-  if (c.optimizer == "rmsprop") {
-    auto options = [&](double wd) {
-      return std::make_unique<optim::RMSpropOptions>(
-          optim::RMSpropOptions(c.lr).momentum(c.momentum).weight_decay(wd));
-    };
-    return std::make_unique<optim::RMSprop>(groups(options), optim::RMSpropOptions(c.lr));
-  }
-  throw ConfigError("train.optimizer: unknown optimizer '" + c.optimizer +
-                    "' (adam | adamw | sgd | adagrad | rmsprop)");
-}
-
 Trainer::Trainer(RecModel model, const Config& config, torch::Device device)
     : model_(std::move(model)),
       config_(config),
@@ -95,8 +40,11 @@ Trainer::Trainer(RecModel model, const Config& config, torch::Device device)
       loss_name_(config.effective_loss()),
       current_lr_(config.train.lr) {
   model_->to(device_);
-  optimizer_ = make_optimizer(config_.train, *model_);
+  optimizer_ = std::make_unique<ModelOptimizer>(config_.train, *model_);
+  params_ = model_->parameters();
   model_->track_penalty(config_.train.embedding_l2 > 0);
+  dropout_seed_ =
+      static_cast<uint64_t>(torch::randint(INT64_MAX, {1}, torch::kLong).item<int64_t>());
 }
 
 LrSchedule::LrSchedule(const Config& config, int64_t steps_per_epoch)
@@ -142,7 +90,7 @@ void LrSchedule::end_epoch(double monitored) {
 
 void Trainer::set_lr(double lr) {
   current_lr_ = lr;
-  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  optimizer_->set_lr(lr);
 }
 
 torch::Tensor Trainer::loss(const torch::Tensor& output, const torch::Tensor& target) const {
@@ -152,6 +100,94 @@ torch::Tensor Trainer::loss(const torch::Tensor& output, const torch::Tensor& ta
   }
   if (loss_name_ == "bce") return torch::binary_cross_entropy_with_logits(output, target);
   throw ConfigError("train.loss: unknown loss '" + loss_name_ + "' (mse | huber | bce)");
+}
+
+torch::Tensor Trainer::loss_sum(const torch::Tensor& output, const torch::Tensor& target) const {
+  if (loss_name_ == "mse") return torch::mse_loss(output, target, at::Reduction::Sum);
+  if (loss_name_ == "huber") {
+    return torch::huber_loss(output, target, at::Reduction::Sum, config_.train.huber_delta);
+  }
+  if (loss_name_ == "bce") {
+    return torch::binary_cross_entropy_with_logits(output, target, {}, {}, at::Reduction::Sum);
+  }
+  throw ConfigError("train.loss: unknown loss '" + loss_name_ + "' (mse | huber | bce)");
+}
+
+int Trainer::slices(int64_t size) const {
+  // Batch norm needs the whole batch's statistics, and its running averages are not
+  // thread-safe; slices below 32 examples cost more in overhead than they gain.
+  if (!device_.is_cpu() || config_.model.batch_norm) return 1;
+  const int threads = config_.train.threads > 0 ? config_.train.threads : at::get_num_threads();
+  return static_cast<int>(std::clamp<int64_t>(size / 32, 1, std::max(threads, 1)));
+}
+
+double Trainer::compute_gradients(const Batch& batch) {
+  const int64_t size = batch.size();
+  const int n = slices(size);
+  const double l2 = config_.train.embedding_l2;
+  std::vector<std::vector<torch::Tensor>> grads(n);
+  std::vector<double> losses(n, 0.0);
+  std::vector<std::exception_ptr> errors(n);
+  SplitMix64 seeds(dropout_seed_ ^ (static_cast<uint64_t>(state_.step) * 0x9E3779B97F4A7C15ULL));
+  std::vector<uint64_t> slice_seeds(n);
+  for (auto& seed : slice_seeds) seed = seeds.next();
+  auto run = [&](int k) {
+    const int64_t begin = size * k / n, end = size * (k + 1) / n;
+    const Batch part = n == 1 ? batch : batch.slice(begin, end);
+    DropoutStream stream(slice_seeds[k]);
+    // Each slice's loss is its sum over the whole batch size, so the slices' gradients add up
+    // to the gradient of the batch mean; the penalty is scaled the same way.
+    torch::Tensor value = loss_sum(model_->forward(part), part.target) / static_cast<double>(size);
+    losses[k] = value.item<double>();
+    if (l2 > 0) {
+      value = value + model_->take_penalty() * (l2 * static_cast<double>(end - begin) / size);
+    }
+    grads[k] = torch::autograd::grad({value}, params_, {}, /*retain_graph=*/false,
+                                     /*create_graph=*/false, /*allow_unused=*/true);
+  };
+  if (n == 1) {
+    run(0);
+  } else {
+    // Inside an OpenMP team torch's and OpenBLAS's own parallelism step aside: each slice
+    // runs single-threaded on its own core.
+#pragma omp parallel for num_threads(n) schedule(static, 1)
+    for (int k = 0; k < n; ++k) {
+      try {
+        run(k);
+      } catch (...) {
+        errors[k] = std::current_exception();
+      }
+    }
+    for (auto& error : errors) {
+      if (error) std::rethrow_exception(error);
+    }
+  }
+  // Slices add up in a fixed order, so a run does not depend on thread timing.
+  for (size_t i = 0; i < params_.size(); ++i) {
+    std::vector<torch::Tensor> parts;
+    for (int k = 0; k < n; ++k) {
+      if (grads[k][i].defined()) parts.push_back(grads[k][i]);
+    }
+    torch::Tensor sum;
+    if (parts.size() == 1) {
+      sum = parts[0];
+    } else if (parts.size() > 1 && parts[0].is_sparse()) {
+      // Concatenated, not coalesced: the optimizer sums duplicate rows as it reads them.
+      std::vector<torch::Tensor> indices, values;
+      for (const auto& part : parts) {
+        indices.push_back(part._indices());
+        values.push_back(part._values());
+      }
+      sum = at::_sparse_coo_tensor_unsafe(torch::cat(indices, 1), torch::cat(values, 0),
+                                          params_[i].sizes());
+    } else {
+      for (const auto& part : parts) sum = sum.defined() ? sum + part : part;
+    }
+    params_[i].mutable_grad() = sum;
+  }
+  double total = 0.0;
+  for (double value : losses) total += value;
+  return total;
 }
 
 torch::Tensor Trainer::postprocess(const torch::Tensor& raw) const {
@@ -180,30 +216,20 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
     torch::Tensor order = config_.train.shuffle
                               ? torch::randperm(n, torch::TensorOptions(torch::kLong))
                               : torch::arange(n, torch::TensorOptions(torch::kLong));
-    order = order.to(train.device());
+
     double loss_sum = 0.0;
     int64_t seen = 0;
     for (int64_t b = 0; b < state_.batches; ++b) {
       const int64_t begin = b * batch_size;
       const int64_t end = std::min(n, begin + batch_size);
-      Batch batch = train.gather(order.slice(0, begin, end));
+      Batch batch = train.gather(order.data_ptr<int64_t>() + begin, end - begin);
       optimizer_->zero_grad();
-      torch::Tensor output = model_->forward(batch);
-      torch::Tensor value = loss(output, batch.target);
-      const double loss_value = value.item<double>();
+      // The embedding penalty joins the gradient, not the reported loss.
+      const double loss_value = compute_gradients(batch);
       if (!std::isfinite(loss_value)) {
         throw DivergedError("training diverged: loss is " + std::to_string(loss_value) +
                             " at epoch " + std::to_string(epoch) + ", batch " +
                             std::to_string(b + 1) + " (try a lower --lr)");
-      }
-      // The embedding penalty joins the gradient, not the reported loss.
-      if (config_.train.embedding_l2 > 0) {
-        (value + config_.train.embedding_l2 * model_->take_penalty()).backward();
-      } else {
-        value.backward();
-      }
-      if (config_.train.clip_norm > 0) {
-        torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.train.clip_norm);
       }
       set_lr(schedule_.rate(state_.step, epoch));
       optimizer_->step();

@@ -1,11 +1,13 @@
-// Tests of MovieLens loading (values, bad-row policies, file:line messages, CRLF, BOM), of
-// parse_year / normalize_tag, and of the synthetic folder generator.
+// Tests of MovieLens loading (values, bad-row policies, file:line messages, CRLF, BOM, the same
+// result on any number of threads), of parse_year / normalize_tag, and of the synthetic folder
+// generator.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -112,6 +114,61 @@ void expect_bad_rating_row(const std::string& row, const std::string& problem) {
   ASSERT_EQ(ml.report.examples.size(), 1u);
   EXPECT_EQ(ml.report.examples[0], message);
   EXPECT_EQ(ml.report.summary(), "ratings.csv: 1 row skipped (first: " + message + ")");
+}
+
+LoadOptions with_threads(LoadOptions options, int threads) {
+  options.threads = threads;
+  return options;
+}
+
+// Every field of two loads.
+void expect_same(const MovieLens& a, const MovieLens& b) {
+  EXPECT_EQ(a.dir, b.dir);
+  EXPECT_EQ(a.ratings.user, b.ratings.user);
+  EXPECT_EQ(a.ratings.movie, b.ratings.movie);
+  EXPECT_EQ(a.ratings.rating, b.ratings.rating);
+  EXPECT_EQ(a.ratings.timestamp, b.ratings.timestamp);
+  ASSERT_EQ(a.movies.size(), b.movies.size());
+  for (size_t i = 0; i < a.movies.size(); ++i) {
+    EXPECT_EQ(a.movies[i].id, b.movies[i].id);
+    EXPECT_EQ(a.movies[i].title, b.movies[i].title);
+    EXPECT_EQ(a.movies[i].genres, b.movies[i].genres);
+    EXPECT_EQ(a.movies[i].year, b.movies[i].year);
+  }
+  EXPECT_EQ(a.movie_index, b.movie_index);
+  ASSERT_EQ(a.tags.size(), b.tags.size());
+  for (size_t i = 0; i < a.tags.size(); ++i) {
+    EXPECT_EQ(a.tags[i].user, b.tags[i].user);
+    EXPECT_EQ(a.tags[i].movie, b.tags[i].movie);
+    EXPECT_EQ(a.tags[i].tag, b.tags[i].tag);
+    EXPECT_EQ(a.tags[i].timestamp, b.tags[i].timestamp);
+  }
+  EXPECT_EQ(a.report.skipped, b.report.skipped);
+  EXPECT_EQ(a.report.examples, b.report.examples);
+  EXPECT_EQ(a.report.per_file, b.report.per_file);
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string text;
+  for (const std::string& line : lines) text += line + "\n";
+  return text;
+}
+
+// Puts rows[k] at line numbers[k] (increasing; the header is line 1).
+void insert_rows(const std::string& path, const std::vector<size_t>& numbers,
+                 const std::vector<std::string>& rows) {
+  std::vector<std::string> lines = lines_of(read_file(path));
+  for (size_t k = 0; k < numbers.size(); ++k) {
+    lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(numbers[k] - 1), rows[k]);
+  }
+  write_file(path, joined(lines));
 }
 
 }  // namespace
@@ -481,6 +538,94 @@ TEST(MovieLensBadRow, OverlongLineIsFatalNotAHang) {
   write_folder(dir,
                std::string(kRatingsHead) + std::string((1 << 24) + 10, '7') + "\n" + kRatingsTail);
   EXPECT_EQ(load_error(dir, skip()), "ratings.csv:4: line longer than the 16 MiB limit");
+}
+
+// Bad rows spread over the file land in different ranges of a split: the rows kept, the report
+// and, under kFail, the error (the one with the smallest line number) do not depend on it.
+TEST(MovieLensThreads, AnyThreadCountGivesTheSameFolderAndFirstError) {
+  TempDir dir;
+  dnnrec::write_sample_movielens(dir.path());  // 20000 ratings, 1000 tags
+  insert_rows(dir.file("ratings.csv"), {50, 5000, 5001, 12000, 19990},
+              {"7,1,abc,5", "\"1,2,3,4", "", "1,2", "3,99999999,4.0,1"});
+  insert_rows(dir.file("tags.csv"), {10, 900}, {"1,1,\"  \",5", "1,1,x,soon"});
+
+  const MovieLens one = dnnrec::load_movielens(dir.path(), with_threads(skip(), 1));
+  EXPECT_EQ(one.report.skipped, 6);
+  EXPECT_EQ(one.report.examples[0], "ratings.csv:50: column 'rating': \"abc\" is not a number");
+  EXPECT_EQ(one.report.examples[1], "ratings.csv:5000: unterminated quoted field");
+  EXPECT_EQ(one.report.examples[4], "tags.csv:10: column 'tag' is empty");
+  EXPECT_EQ(one.report.per_file,
+            (std::vector<std::pair<std::string, int64_t>>{{"ratings.csv", 4}, {"tags.csv", 2}}));
+  EXPECT_EQ(one.ratings.size(), 20000u);
+  EXPECT_EQ(one.tags.size(), 1000u);
+  for (int threads : {2, 3, 4, 7, 0}) {
+    SCOPED_TRACE(threads);
+    expect_same(dnnrec::load_movielens(dir.path(), with_threads(skip(), threads)), one);
+    EXPECT_EQ(load_error(dir, with_threads(LoadOptions{}, threads)),
+              "ratings.csv:50: column 'rating': \"abc\" is not a number");
+  }
+
+  // Only the last range has bad rows.
+  dnnrec::write_sample_movielens(dir.path());
+  insert_rows(dir.file("ratings.csv"), {19999, 20001}, {"1,2,3", "1,2,3,4,5"});
+  for (int threads : {1, 2, 3, 4, 7}) {
+    SCOPED_TRACE(threads);
+    EXPECT_EQ(load_error(dir, with_threads(LoadOptions{}, threads)),
+              "ratings.csv:19999: expected 4 columns (userId,movieId,rating,timestamp), found 3");
+  }
+}
+
+// A fatal error in a later range wins over rows skipped in earlier ones, on any thread count.
+TEST(MovieLensThreads, OverlongLineAfterSkippedRows) {
+  TempDir dir;
+  write_folder(dir, std::string(kRatingsHead) + "1,2,x,5\n" + kRatingsTail +
+                        std::string((1 << 24) + 10, '7') + "\n" + kRatingsTail);
+  for (int threads : {1, 2, 4}) {
+    EXPECT_EQ(load_error(dir, with_threads(skip(), threads)),
+              "ratings.csv:8: line longer than the 16 MiB limit");
+  }
+}
+
+// Garbage loads, or fails with the same message, whatever the number of threads.
+TEST(MovieLensThreads, GarbageGivesTheSameOutcome) {
+  TempDir dir;
+  write_folder(dir, "");
+  uint64_t state = 987;
+  const std::string alphabet = "0123456789,,,\"\"\n\n\n\r .-e|x\t";
+  const auto outcome = [&](const LoadOptions& options, MovieLens* ml) -> std::string {
+    try {
+      *ml = dnnrec::load_movielens(dir.path(), options);
+      return "";
+    } catch (const DataError& e) {
+      return e.what();
+    }
+  };
+  for (int round = 0; round < 60; ++round) {
+    std::string garbage = "userId,movieId,rating,timestamp\n";
+    for (int i = 0; i < round * 20; ++i) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      garbage += (state >> 60) < 12 ? std::string("1,1,4.0,5\n")
+                                    : std::string(1, alphabet[(state >> 33) % alphabet.size()]);
+    }
+    write_file(dir.file("ratings.csv"), garbage);
+    for (const LoadOptions& options : {LoadOptions{}, skip()}) {
+      MovieLens one;
+      const std::string first = outcome(with_threads(options, 1), &one);
+      for (int threads : {2, 3}) {
+        SCOPED_TRACE("round " + std::to_string(round) + ", threads " + std::to_string(threads));
+        MovieLens many;
+        EXPECT_EQ(outcome(with_threads(options, threads), &many), first);
+        if (first.empty()) expect_same(many, one);
+      }
+    }
+  }
+}
+
+TEST(MovieLensThreads, NegativeThreadCountIsAConfigError) {
+  TempDir dir;
+  write_folder(dir, std::string(kRatingsHead) + kRatingsTail);
+  EXPECT_THROW(dnnrec::load_movielens(dir.path(), with_threads(LoadOptions{}, -1)),
+               dnnrec::ConfigError);
 }
 
 TEST(LoadReport, SummaryCountsPerFile) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "dnnrec/batch.h"
 #include "dnnrec/error.h"
 #include "dnnrec/features.h"
 #include "dnnrec/split.h"
@@ -98,25 +99,61 @@ TEST(Features, HistoriesUseOnlyEarlierTrainingRatings) {
 
   Columns train = builder.transform(f.data, f.split.train);
   // Row 4 (t=500) sees rows 0 and 2 only: row 1 (val, t=200) and row 3 (test) never appear.
-  EXPECT_EQ(Seq(train.history.begin() + 2 * 3, train.history.begin() + 3 * 3), (Seq{0, m10, m12}));
+  EXPECT_EQ(train.history_of(2), (Seq{0, m10, m12}));
   // Row 0 (t=100) has no earlier rating; row 6 does not see row 5 from the same second.
-  EXPECT_EQ(Seq(train.history.begin(), train.history.begin() + 3), (Seq{0, 0, 0}));
-  EXPECT_EQ(Seq(train.history.begin() + 4 * 3, train.history.begin() + 5 * 3), (Seq{0, 0, 0}));
+  EXPECT_EQ(train.history_of(0), (Seq{0, 0, 0}));
+  EXPECT_EQ(train.history_of(4), (Seq{0, 0, 0}));
 
   // The test row (t=400, movie 13 not in training) maps its movie to unknown and sees the
   // training ratings before it.
   Columns test = builder.transform(f.data, f.split.test);
   EXPECT_EQ(test.movie[0], Vocab<int64_t>::kUnknown);
-  EXPECT_EQ(Seq(test.history.begin(), test.history.end()), (Seq{0, m10, m12}));
+  EXPECT_EQ(test.history_of(0), (Seq{0, m10, m12}));
   // Genres are catalogue metadata, but "Western" only occurs on a held-out movie: unknown.
-  EXPECT_EQ(Seq(test.genres.begin(), test.genres.end()), (Seq{0, Vocab<int64_t>::kUnknown}));
+  EXPECT_EQ(test.genres_of(0), (Seq{0, Vocab<int64_t>::kUnknown}));
   // Prediction pairs see the whole training history, the last 3.
   Columns pair = builder.transform_pairs(f.data, {1}, {10});
-  EXPECT_EQ(Seq(pair.history.begin(), pair.history.end()), (Seq{m10, m12, m14}));
+  EXPECT_EQ(pair.history_of(0), (Seq{m10, m12, m14}));
   // An unseen user maps to unknown, with an empty history.
   Columns stranger = builder.transform_pairs(f.data, {77}, {10});
   EXPECT_EQ(stranger.user[0], Vocab<int64_t>::kUnknown);
-  EXPECT_EQ(Seq(stranger.history.begin(), stranger.history.end()), (Seq{0, 0, 0}));
+  EXPECT_EQ(stranger.history_of(0), (Seq{0, 0, 0}));
+}
+
+TEST(TensorData, BatchesCarryEveryFeatureOfTheirExamples) {
+  LeakFixture f;
+  FeaturesConfig fc;
+  fc.history_len = 3;
+  fc.genre_len = 2;
+  fc.tag_len = 2;
+  FeatureBuilder builder(fc);
+  builder.fit(f.data, f.split.train);
+  Columns columns = builder.transform(f.data, f.split.train);
+  TensorData data(columns, "binary", 4.0);
+  ASSERT_EQ(data.size(), 5);
+  EXPECT_EQ(data.targets(), (std::vector<float>{1, 1, 0, 0, 0}));  // ratings 4, 5, 1, 3, 3
+  auto as_seq = [](const torch::Tensor& t) {
+    torch::Tensor c = t.contiguous();
+    return Seq(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  };
+  const std::vector<std::pair<Batch, Seq>> cases = {
+      {data.gather(torch::tensor({4, 2, 2}, torch::kLong)), {4, 2, 2}},
+      {data.slice(2, 5), {2, 3, 4}}};
+  for (const auto& [b, rows] : cases) {
+    ASSERT_EQ(b.size(), 3);
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t row = rows[i];
+      SCOPED_TRACE(row);
+      EXPECT_EQ(b.user[i].item<int64_t>(), columns.user[row]);
+      EXPECT_EQ(b.movie[i].item<int64_t>(), columns.movie[row]);
+      EXPECT_EQ(b.year[i].item<int64_t>(), columns.year_of(row));
+      EXPECT_EQ(as_seq(b.genres[i]), columns.genres_of(row));
+      EXPECT_EQ(as_seq(b.tags[i]), columns.tags_of(row));
+      EXPECT_EQ(as_seq(b.history[i]), columns.history_of(row));
+      EXPECT_EQ(b.target[i].item<float>(), data.targets()[row]);
+    }
+  }
+  EXPECT_THROW(data.gather(torch::tensor({5}, torch::kLong)), c10::Error);
 }
 
 TEST(Features, VocabulariesAndTagsComeFromTrainingOnly) {
@@ -139,9 +176,8 @@ TEST(Features, VocabulariesAndTagsComeFromTrainingOnly) {
   EXPECT_DOUBLE_EQ(v.global_mean, 16.0 / 5.0);
   // Padding is "pre" by default: tags at the end.
   Columns c = builder.transform(f.data, {0});
-  EXPECT_EQ(Seq(c.tags.begin(), c.tags.end()),
-            (Seq{v.tags.lookup("classic"), v.tags.lookup("slow")}));
-  EXPECT_EQ(c.year[0], year_bucket(1990));
+  EXPECT_EQ(c.tags_of(0), (Seq{v.tags.lookup("classic"), v.tags.lookup("slow")}));
+  EXPECT_EQ(c.year_of(0), year_bucket(1990));
 }
 
 TEST(Features, NoHeldOutRatingReachesAnyTrainingFeatureOnSampleData) {
@@ -165,8 +201,7 @@ TEST(Features, NoHeldOutRatingReachesAnyTrainingFeatureOnSampleData) {
   int64_t checked = 0;
   for (int64_t i = 0; i < train.rows; ++i) {
     const int64_t t = data.ratings.timestamp[split.train[i]];
-    for (int j = 0; j < fc.history_len; ++j) {
-      const int64_t movie = train.history[i * fc.history_len + j];
+    for (const int64_t movie : train.history_of(i)) {
       if (movie == 0) continue;
       auto it = train_times.find({train.user[i], movie});
       ASSERT_NE(it, train_times.end()) << "history item is not a training rating of the user";

@@ -75,22 +75,13 @@ TEST(Models, EmbeddingPenaltyCoversTheTouchedRowsOnlyInTraining) {
   EXPECT_EQ(model->take_penalty().item<double>(), 0.0);  // not tracked in evaluation
 }
 
-TEST(Models, WeightDecayNeverTouchesEmbeddingTables) {
+TEST(Models, EveryEmbeddingTableIsUpdatedRowWise) {
   Config config = sample().config;
-  config.train.weight_decay = 0.1;
   RecModel model = make_model(config.model, sample().spec, 3.5);
-  auto optimizer = make_optimizer(config.train, *model);
-  ASSERT_EQ(optimizer->param_groups().size(), 2u);
-  auto& dense = static_cast<torch::optim::AdamOptions&>(optimizer->param_groups()[0].options());
-  auto& tables = static_cast<torch::optim::AdamOptions&>(optimizer->param_groups()[1].options());
-  EXPECT_DOUBLE_EQ(dense.weight_decay(), 0.1);
-  EXPECT_DOUBLE_EQ(tables.weight_decay(), 0.0);
-  int64_t table_params = 0;
-  for (const auto& p : optimizer->param_groups()[1].params()) table_params += p.numel();
-  // user, movie, genre, tag, history, year tables of width 32, plus the two bias tables.
-  const FeatureSpec& s = sample().spec;
-  EXPECT_EQ(table_params, 32 * (s.n_users + 2 * s.n_movies + s.n_genres + s.n_tags + s.n_years) +
-                              s.n_users + s.n_movies);
+  // user, movie, genre, tag, history, year tables plus the two bias tables.
+  EXPECT_EQ(ModelOptimizer(config.train, *model).lazy_tables(), 8u);
+  config.train.lazy_embeddings = false;
+  EXPECT_EQ(ModelOptimizer(config.train, *model).lazy_tables(), 0u);
 }
 
 TEST(FastDropout, DropsAFractionPAndKeepsTheExpectation) {

@@ -49,6 +49,33 @@ TEST(Trainer, LearnsOnTheSampleAndLogsHistory) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
 }
 
+TEST(Trainer, SlicesOfABatchAddUpToTheWholeBatchsStep) {
+  Config config = sample().config;
+  config.model.dropout = 0.0;  // masks differ per slice; everything else must not
+  config.train.epochs = 1;
+  config.train.shuffle = false;
+  config.train.embedding_l2 = 1e-3;
+  config.train.threads = 1;
+  Trainer one(fresh_model(config), config, torch::kCPU);
+  EXPECT_EQ(one.slices(256), 1);
+  one.fit(sample().train, nullptr, {});
+  for (int threads : {2, 3}) {
+    config.train.threads = threads;
+    Trainer sliced(fresh_model(config), config, torch::kCPU);
+    EXPECT_EQ(sliced.slices(256), threads);
+    EXPECT_EQ(sliced.slices(40), 1);  // slices keep at least 32 examples
+    sliced.fit(sample().train, nullptr, {});
+    EXPECT_NEAR(sliced.state().running_loss, one.state().running_loss, 1e-5);
+    auto a = one.model()->parameters(), b = sliced.model()->parameters();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-3, 1e-5)) << "parameter " << i;
+    }
+  }
+  config.model.batch_norm = true;
+  EXPECT_EQ(Trainer(fresh_model(config), config, torch::kCPU).slices(256), 1);
+}
+
 TEST(Trainer, ClipsPredictedRatingsToTheRatingRange) {
   Config config = sample().config;
   Trainer high(fresh_model(config, /*offset=*/100.0), config, torch::kCPU);

@@ -1,4 +1,4 @@
-// Whole-column tensors of a split and the batches cut from them with one gather per column.
+// A split's examples and the batches assembled from them.
 #pragma once
 
 #include <torch/torch.h>
@@ -17,27 +17,37 @@ struct Batch {
   torch::Tensor history;  ///< [B, history_len] int64
   torch::Tensor target;   ///< [B] float: the rating, or 0/1 liked for the binary task
   int64_t size() const { return user.size(0); }
+  /// Examples [begin, end) as views, without copying.
+  Batch slice(int64_t begin, int64_t end) const;
 };
 
-/// A split held as whole-column tensors.
+/// A split: its compact columns, from which each batch is assembled on the CPU (one pass
+/// over the batch's examples, reading genres, tags, year and history from the shared feature
+/// tables) and then moved to the device.
 class TensorData {
  public:
   TensorData() = default;
-  /// Converts columns to tensors; for task "binary" the target is rating >= like_threshold.
-  TensorData(const Columns& columns, const std::string& task, double like_threshold,
+  /// For task "binary" the target is rating >= like_threshold.
+  TensorData(Columns columns, const std::string& task, double like_threshold,
              torch::Device device = torch::kCPU);
 
-  int64_t size() const { return all_.user.defined() ? all_.user.size(0) : 0; }
-  /// The rows at `index` (int64, on the data's device): one index_select per column.
+  int64_t size() const { return columns_.rows; }
+  /// The examples at `index` (int64, any device), in that order.
   Batch gather(const torch::Tensor& index) const;
-  /// Rows [begin, end) without copying.
+  /// The examples at rows[0..n).
+  Batch gather(const int64_t* rows, int64_t n) const;
+  /// Examples [begin, end).
   Batch slice(int64_t begin, int64_t end) const;
-  /// Targets of every row, on the CPU.
-  std::vector<float> targets() const;
+  /// Targets of every example.
+  const std::vector<float>& targets() const { return targets_; }
   torch::Device device() const { return device_; }
 
  private:
-  Batch all_;
+  template <class RowAt>
+  Batch assemble(int64_t n, RowAt row_at) const;
+
+  Columns columns_;
+  std::vector<float> targets_;
   torch::Device device_ = torch::kCPU;
 };
 

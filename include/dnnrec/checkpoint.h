@@ -12,6 +12,7 @@
 #include "dnnrec/config.h"
 #include "dnnrec/features.h"
 #include "dnnrec/models.h"
+#include "dnnrec/optimizer.h"
 
 namespace dnnrec {
 
@@ -48,7 +49,7 @@ struct Checkpoint {
   /// Loads weights into an already built model of the right shape.
   void load_model(RecModelImpl& model) const;
   /// Loads optimizer state; false when the checkpoint holds weights only.
-  bool load_optimizer(torch::optim::Optimizer& optimizer) const;
+  bool load_optimizer(ModelOptimizer& optimizer) const;
 
   std::string payload;  ///< the torch archive bytes
 };
@@ -56,7 +57,7 @@ struct Checkpoint {
 /// Writes a checkpoint atomically (temporary file, flush, rename). optimizer may be null.
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
                      const FeatureVocabs& vocabs, RecModelImpl& model,
-                     torch::optim::Optimizer* optimizer);
+                     const ModelOptimizer* optimizer);
 
 /// Reads and verifies a checkpoint; throws CheckpointError for a missing, truncated,
 /// corrupted, foreign or newer-format file.

@@ -26,6 +26,9 @@ struct DataConfig {
   double min_rating = 0.5;
   /// Highest valid rating.
   double max_rating = 5.0;
+  /// Keep a binary copy of the parsed CSVs in <dir>/.dnnrec-cache/ (rewritten whenever a CSV
+  /// changes), so later runs skip parsing.
+  bool cache = true;
 };
 
 /// How raw data becomes padded id sequences.
@@ -100,6 +103,10 @@ struct TrainConfig {
   double warmup_epochs = 0.0;
   /// Clip the global gradient norm to this value; 0 = off.
   double clip_norm = 0.0;
+  /// Row-wise (lazy) updates of embedding tables: a step changes only the rows its batch
+  /// touched. false: torch's dense update of every row at every step (slower: it costs the
+  /// size of the tables).
+  bool lazy_embeddings = true;
   /// Train this many seeds (seed, seed+1, ...) and report mean +- std of every metric, >= 1.
   int seeds = 1;
   /// Momentum of sgd and rmsprop, in [0, 1).
@@ -112,7 +119,8 @@ struct TrainConfig {
   bool shuffle = true;
   /// Seed of torch, the shuffler and every other random source of training.
   int64_t seed = 42;
-  /// Intra-op threads; 0 = all cores.
+  /// Threads; 0 = all cores. Training splits each batch into up to this many slices whose
+  /// forward and backward passes run in parallel.
   int threads = 0;
   /// Device: cpu | cuda | auto (cuda when available).
   std::string device = "cpu";

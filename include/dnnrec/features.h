@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -82,16 +83,43 @@ struct FeatureVocabs {
   double global_mean = 0.0;
 };
 
-/// A block of examples as row-major columns, ready to become tensors.
+/// Per-movie features and the users' training histories: what the genres, tags, year and
+/// history of every example are read from when its batch is assembled. Shared by the splits,
+/// so an example costs a few bytes rather than one id per sequence position.
+struct FeatureTables {
+  int genre_len = 0;
+  int tag_len = 0;
+  int history_len = 0;
+  PadSide padding = PadSide::kPre;
+  PadSide truncating = PadSide::kPre;
+  /// Indexed by item: 1 + position in movies.csv, 0 for a movie that is not in it.
+  std::vector<int64_t> year;    ///< [items] year bucket, 1 when unknown
+  std::vector<int64_t> genres;  ///< [items * genre_len], padded
+  std::vector<int64_t> tags;    ///< [items * tag_len], padded
+  /// Every user's training movies (vocabulary indices) in time order, user after user: user
+  /// u's are [history_begin[u], history_begin[u + 1]).
+  std::vector<int32_t> history_movies;
+  std::vector<int64_t> history_begin;  ///< [users + 1]
+
+  /// Writes the padded history of `user` made of its first `count` training events.
+  void history(int64_t user, int64_t count, int64_t* out) const;
+};
+
+/// A block of examples as compact columns; features are assembled from `tables`.
 struct Columns {
   int64_t rows = 0;
-  std::vector<int64_t> user;     ///< [rows]
-  std::vector<int64_t> movie;    ///< [rows]
-  std::vector<int64_t> year;     ///< [rows] year bucket, 1 when unknown
-  std::vector<int64_t> genres;   ///< [rows * genre_len]
-  std::vector<int64_t> tags;     ///< [rows * tag_len]
-  std::vector<int64_t> history;  ///< [rows * history_len]
+  std::vector<int32_t> user;     ///< [rows] vocabulary index
+  std::vector<int32_t> movie;    ///< [rows] vocabulary index
+  std::vector<int32_t> item;     ///< [rows] row of FeatureTables (genres, tags, year)
+  std::vector<int32_t> history;  ///< [rows] the user's training events before the example
   std::vector<float> rating;     ///< [rows], 0 where unknown (prediction)
+  std::shared_ptr<const FeatureTables> tables;
+
+  /// The features of example i, padded: genres, tags, history, and the year bucket.
+  std::vector<int64_t> genres_of(int64_t i) const;
+  std::vector<int64_t> tags_of(int64_t i) const;
+  std::vector<int64_t> history_of(int64_t i) const;
+  int64_t year_of(int64_t i) const;
 };
 
 /// Number of year buckets: 5-year buckets from 1900 to 2029, plus padding and unknown.
@@ -124,21 +152,19 @@ class FeatureBuilder {
   const FeaturesConfig& config() const { return config_; }
 
  private:
-  struct HistoryEvent {
-    int64_t timestamp;
-    int64_t movie;  // vocabulary index
-  };
   void index_histories(const MovieLens& data, const std::vector<int64_t>& train_rows);
-  void encode_movie(const MovieLens& data, int64_t raw_movie, Columns& out, int64_t row) const;
-  void encode_history(int64_t user_index, int64_t before, Columns& out, int64_t row) const;
+  void build_item_tables(const MovieLens& data);
+  /// Number of the user's training events strictly earlier than `before`.
+  int32_t events_before(int64_t user_index, int64_t before) const;
   Columns allocate(int64_t rows) const;
 
   FeaturesConfig config_;
   PadSide padding_;
   PadSide truncating_;
   FeatureVocabs vocabs_;
-  /// user index -> training events sorted by (timestamp, file order).
-  std::vector<std::vector<HistoryEvent>> histories_;
+  std::shared_ptr<FeatureTables> tables_;
+  /// Timestamps of tables_->history_movies, for finding the events before an example.
+  std::vector<int64_t> history_times_;
 };
 
 }  // namespace dnnrec

@@ -22,8 +22,9 @@ class RecModelImpl : public torch::nn::Module {
 
   /// Turns on the bookkeeping of the embedding rows forward touches (for train.embedding_l2).
   void track_penalty(bool on) { track_penalty_ = on; }
-  /// Sum of squares of the embedding rows the last forward touched, divided by the batch size
-  /// (a scalar); cleared by the call. Zero when nothing was tracked.
+  /// Sum of squares of the embedding rows the last forward on this thread touched, divided by
+  /// the batch size (a scalar); cleared by the call. Zero when nothing was tracked. The
+  /// bookkeeping is per thread, so slices of a batch can run forward in parallel.
   torch::Tensor take_penalty();
   /// The rows of `table` at `ids`, recorded for the embedding penalty when tracking: every
   /// embedding lookup of a model goes through here.
@@ -31,14 +32,14 @@ class RecModelImpl : public torch::nn::Module {
 
  private:
   bool track_penalty_ = false;
-  torch::Tensor penalty_;
 };
 using RecModel = std::shared_ptr<RecModelImpl>;
 
 /// Inverted dropout like nn::Dropout (identity in eval mode), with the keep mask drawn from a
 /// fast portable generator (splitmix64, 16 bits per draw) instead of torch's per-element
 /// Bernoulli sampling, which costs more than the tower's matrix products on CPU. The generator
-/// is seeded from torch's, so train.seed makes it reproducible.
+/// is seeded from torch's, so train.seed makes it reproducible; while a DropoutStream is
+/// active on the calling thread, masks come from that stream instead.
 class FastDropoutImpl : public torch::nn::Module {
  public:
   explicit FastDropoutImpl(double p);
@@ -51,6 +52,17 @@ class FastDropoutImpl : public torch::nn::Module {
   uint64_t state_;
 };
 TORCH_MODULE(FastDropout);
+
+/// Makes every FastDropout on this thread draw its masks from a stream seeded with `seed`
+/// for the guard's lifetime: the trainer seeds each slice of each step, so masks do not
+/// depend on which thread runs which slice.
+class DropoutStream {
+ public:
+  explicit DropoutStream(uint64_t seed);
+  ~DropoutStream();
+  DropoutStream(const DropoutStream&) = delete;
+  DropoutStream& operator=(const DropoutStream&) = delete;
+};
 
 /// An MLP as nn::Sequential: [Linear -> (BatchNorm) -> activation -> (Dropout)] per hidden
 /// size, then Linear(last, output) when output > 0.

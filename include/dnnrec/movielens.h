@@ -72,11 +72,17 @@ struct LoadOptions {
   BadRowPolicy on_bad_row = BadRowPolicy::kFail;
   float min_rating = 0.5f;
   float max_rating = 5.0f;
+  /// Keep a binary copy of the loaded folder (data_cache.h) and load from it while the CSV files
+  /// and the options above are unchanged.
+  bool cache = false;
+  /// Threads that parse ratings.csv and tags.csv, >= 0; 0: one per core. The result, errors
+  /// included, does not depend on it.
+  int threads = 0;
 };
 
 /// Loads a MovieLens folder. ratings.csv and movies.csv are required, tags.csv and links.csv
-/// are optional (links.csv is only validated). Throws DataError "file:line: what is wrong";
-/// a missing folder or file names scripts/fetch-movielens.sh.
+/// are optional (links.csv is only validated). Throws DataError "file:line: what is wrong"
+/// (the first problem in file order); a missing folder or file names scripts/fetch-movielens.sh.
 MovieLens load_movielens(const std::string& dir, const LoadOptions& options = {});
 
 /// The release year in a title such as "Toy Story (1995)" or "Babylon 5 (1994) ", else 0.

@@ -12,6 +12,7 @@
 #include "dnnrec/batch.h"
 #include "dnnrec/config.h"
 #include "dnnrec/models.h"
+#include "dnnrec/optimizer.h"
 
 namespace dnnrec {
 
@@ -68,7 +69,10 @@ class LrSchedule {
   int wait_ = 0;
 };
 
-/// Owns the zero_grad -> forward -> loss -> backward -> step loop.
+/// Owns the zero_grad -> forward -> loss -> backward -> step loop. On the CPU each batch is
+/// split into up to train.threads slices whose forward and backward passes run in parallel,
+/// one thread each with single-threaded ops (small matrix products scale far better across
+/// slices than inside one op); their gradients add up to the whole batch's.
 class Trainer {
  public:
   /// compile: builds the optimizer and loss from config.train; the model moves to device.
@@ -85,11 +89,14 @@ class Trainer {
   /// Raw model outputs (unclipped ratings or logits) in eval mode.
   torch::Tensor predict_raw(const TensorData& data);
 
+  /// Number of slices a training batch of `size` examples is split into: up to
+  /// train.threads, at least 32 examples each, 1 with batch norm or off the CPU.
+  int slices(int64_t size) const;
   /// Asks fit to stop after the current batch (early stopping, interrupts).
   void stop_training() { state_.stop_requested = true; }
   const TrainState& state() const { return state_; }
   RecModel model() const { return model_; }
-  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  ModelOptimizer& optimizer() { return *optimizer_; }
   const Config& config() const { return config_; }
   torch::Device device() const { return device_; }
 
@@ -98,22 +105,25 @@ class Trainer {
 
  private:
   torch::Tensor loss(const torch::Tensor& output, const torch::Tensor& target) const;
+  /// Summed (not averaged) loss of a slice of a batch.
+  torch::Tensor loss_sum(const torch::Tensor& output, const torch::Tensor& target) const;
+  /// Fills every parameter's .grad with the gradient of the batch's mean loss (plus the
+  /// embedding penalty) and returns the mean loss.
+  double compute_gradients(const Batch& batch);
+
   torch::Tensor postprocess(const torch::Tensor& raw) const;
   void set_lr(double lr);
 
   RecModel model_;
   Config config_;
   torch::Device device_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<ModelOptimizer> optimizer_;
+  std::vector<torch::Tensor> params_;
+  uint64_t dropout_seed_ = 0;  ///< drawn from torch's generator: train.seed fixes it
   std::string loss_name_;
   TrainState state_;
   LrSchedule schedule_;
   double current_lr_ = 0.0;
 };
-
-/// Builds the optimizer named in config (adam, adamw, sgd, adagrad, rmsprop) over the model's
-/// parameters: weight_decay applies to dense weights only, never to embedding tables.
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& config,
-                                                        RecModelImpl& model);
 
 }  // namespace dnnrec
