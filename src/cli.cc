@@ -202,6 +202,9 @@ int train(std::vector<std::string> args, std::ostream& out) {
   cmd.add("set", "Set any config key: --set train.lr=0.003 (repeatable; wins over flags)",
           "KEY=VALUE");
   cmd.add_flag("json", "Print metrics.json to stdout");
+  cmd.add_flag("dry-run",
+               "Load, split and featurise the data and build the model, then stop (checks a "
+               "config and data; times loading)");
   const Config defaults;
   for (const FieldInfo& field : config_fields()) {
     if (field.flag.empty()) continue;
@@ -246,7 +249,7 @@ int train(std::vector<std::string> args, std::ostream& out) {
   auto previous_term = std::signal(SIGTERM, on_interrupt);
   TrainResult result;
   try {
-    result = run_train(config, command_line);
+    result = run_train(config, command_line, r["dry-run"].as<bool>());
   } catch (...) {
     std::signal(SIGINT, previous_int);
     std::signal(SIGTERM, previous_term);
@@ -256,6 +259,11 @@ int train(std::vector<std::string> args, std::ostream& out) {
   std::signal(SIGTERM, previous_term);
   if (r["json"].as<bool>()) {
     out << result.to_json() << "\n";
+  } else if (r["dry-run"].as<bool>()) {
+    out << "dry run: loaded and featurised in " << result.load_seconds << " s, model "
+        << result.model << " with " << result.parameters << " parameters, peak RSS "
+        << static_cast<int64_t>(result.peak_rss_mib) << " MiB\n"
+        << "run directory: " << result.run_dir << "\n";
   } else {
     print_metrics(out, "val", result.val, result.val_std);
     print_metrics(out, "test", result.test, result.test_std);

@@ -13,12 +13,6 @@ uint64_t pair_key(int64_t user, int64_t movie) {
   return (static_cast<uint64_t>(user) << 32) ^ static_cast<uint64_t>(movie);
 }
 
-// The row of a movie in FeatureTables: 1 + its position in movies.csv, 0 when absent.
-int32_t item_of(const MovieLens& data, int64_t raw_movie) {
-  auto it = data.movie_index.find(raw_movie);
-  return it == data.movie_index.end() ? 0 : static_cast<int32_t>(it->second + 1);
-}
-
 }  // namespace
 
 PadSide parse_pad_side(const std::string& name) {
@@ -133,8 +127,13 @@ void FeatureBuilder::build_item_tables(const MovieLens& data) {
   t.genres.assign(items * config_.genre_len, Vocab<int64_t>::kPad);
   t.tags.assign(items * config_.tag_len, Vocab<int64_t>::kPad);
   std::vector<int64_t> ids;
+  item_by_id_.clear();
   for (size_t i = 1; i < items; ++i) {
     const Movie& movie = data.movies[i - 1];
+    if (movie.id >= 0 && movie.id < Vocab<int64_t>::kDirectLimit) {
+      if (static_cast<size_t>(movie.id) >= item_by_id_.size()) item_by_id_.resize(movie.id + 1, 0);
+      item_by_id_[movie.id] = static_cast<int32_t>(i);
+    }
     // Genres and year are catalogue metadata (movies.csv), known even for movies that have no
     // training rating; their vocabulary is still the training one.
     ids.clear();
@@ -220,6 +219,14 @@ Columns FeatureBuilder::allocate(int64_t rows) const {
   c.rating.assign(rows, 0.0f);
   c.tables = tables_;
   return c;
+}
+
+int32_t FeatureBuilder::item_of(const MovieLens& data, int64_t raw_movie) const {
+  if (raw_movie >= 0 && raw_movie < Vocab<int64_t>::kDirectLimit) {
+    return static_cast<size_t>(raw_movie) < item_by_id_.size() ? item_by_id_[raw_movie] : 0;
+  }
+  auto it = data.movie_index.find(raw_movie);
+  return it == data.movie_index.end() ? 0 : static_cast<int32_t>(it->second + 1);
 }
 
 int32_t FeatureBuilder::events_before(int64_t user_index, int64_t before) const {

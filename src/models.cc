@@ -71,6 +71,21 @@ torch::Tensor RecModelImpl::lookup(torch::nn::Embedding& table, const torch::Ten
   return rows;
 }
 
+torch::Tensor RecModelImpl::pooled(torch::nn::Embedding& table, const torch::Tensor& ids) {
+  if ((track_penalty_ && is_training()) || ids.size(1) == 0) {
+    return masked_mean(lookup(table, ids), ids);
+  }
+  const int64_t rows = ids.size(0), width = ids.size(1);
+  torch::Tensor offsets = torch::arange(0, rows * width, width, ids.options().dtype(torch::kLong));
+  // Mean mode leaves padding_idx out of each bag's count, and an all-padding bag is zero:
+  // exactly masked_mean.
+  return std::get<0>(torch::embedding_bag(table->weight, ids.reshape({-1}), offsets,
+                                          /*scale_grad_by_freq=*/false, /*mode=*/1,
+                                          table->options.sparse(),
+                                          /*per_sample_weights=*/{},
+                                          /*include_last_offset=*/false, /*padding_idx=*/0));
+}
+
 DropoutStream::DropoutStream(uint64_t seed) {
   active_dropout_stream = std::make_unique<SplitMix64>(seed);
 }
@@ -166,9 +181,8 @@ FeatureEmbeddingsImpl::FeatureEmbeddingsImpl(const FeatureSpec& spec, int64_t di
 
 std::vector<torch::Tensor> FeatureEmbeddingsImpl::forward(const Batch& b, RecModelImpl& owner) {
   std::vector<torch::Tensor> fields = {owner.lookup(user_, b.user), owner.lookup(movie_, b.movie),
-                                       masked_mean(owner.lookup(genre_, b.genres), b.genres),
-                                       masked_mean(owner.lookup(tag_, b.tags), b.tags),
-                                       masked_mean(owner.lookup(history_, b.history), b.history)};
+                                       owner.pooled(genre_, b.genres), owner.pooled(tag_, b.tags),
+                                       owner.pooled(history_, b.history)};
   if (year_) fields.push_back(owner.lookup(year_, b.year));
   return fields;
 }

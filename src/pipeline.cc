@@ -167,7 +167,7 @@ std::string TrainResult::to_json() const {
 namespace {
 
 // One training run into an existing run directory.
-TrainResult train_one(Config config, const std::string& command_line) {
+TrainResult train_one(Config config, const std::string& command_line, bool dry_run) {
   TrainResult result;
   result.run_dir = config.output.dir;
   ScopedLogFile log_file(result.run_dir + "/train.log");
@@ -212,6 +212,12 @@ TrainResult train_one(Config config, const std::string& command_line) {
                config.train.batch_size);
   Trainer trainer(model, config, device);
   result.model = config.model.name;
+  if (dry_run) {
+    result.peak_rss_mib = peak_rss_mib();
+    spdlog::info("dry run: data and model are ready ({:.0f} MiB); stopping before training",
+                 result.peak_rss_mib);
+    return result;
+  }
 
   CheckpointMeta base;
   base.dnnrec_version = kVersion;
@@ -304,11 +310,11 @@ std::map<std::string, double> mean_over(const std::vector<TrainResult>& runs,
 
 }  // namespace
 
-TrainResult run_train(const Config& input_config, const std::string& command_line) {
+TrainResult run_train(const Config& input_config, const std::string& command_line, bool dry_run) {
   Config config = input_config;
   config.validate();
   config.output.dir = make_run_dir(config.output.dir);
-  if (config.train.seeds <= 1) return train_one(config, command_line);
+  if (config.train.seeds <= 1 || dry_run) return train_one(config, command_line, dry_run);
 
   // Several seeds: one sub-run per seed, then mean +- std of every metric.
   ScopedLogFile log_file(config.output.dir + "/train.log");
@@ -321,7 +327,7 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
     one.train.seeds = 1;
     one.output.dir = make_run_dir(config.output.dir + "/seed-" + std::to_string(one.train.seed));
     spdlog::info("seed {} of {}: {}", k + 1, config.train.seeds, one.output.dir);
-    runs.push_back(train_one(one, command_line));
+    runs.push_back(train_one(one, command_line, false));
   }
   TrainResult result;
   result.run_dir = config.output.dir;

@@ -126,6 +126,21 @@ TEST(Cli, TrainWritesTheRunDirectory) {
   EXPECT_GT(m["train_samples_per_sec"].get<double>(), 0);
 }
 
+TEST(Cli, DryRunLoadsAndBuildsButDoesNotTrain) {
+  const TrainedRun& t = trained();
+  const std::string out =
+      run_cli({"train", "--data", t.data, "--out", t.dir.file("dry"), "--dry-run", "--json", "-q"});
+  const json m = json::parse(out);
+  EXPECT_GT(m["load_seconds"].get<double>(), 0);
+  EXPECT_GT(m["parameters"].get<int64_t>(), 1000);
+  EXPECT_GT(m["peak_rss_mib"].get<double>(), 0);
+  EXPECT_EQ(m["epochs_run"], 0);
+  const std::string run = m["run_dir"];
+  EXPECT_TRUE(fs::exists(run + "/config.yaml"));
+  EXPECT_FALSE(fs::exists(run + "/metrics.json"));
+  EXPECT_FALSE(fs::exists(run + "/last.pt"));
+}
+
 TEST(Cli, EvaluateReproducesTheRunsTestMetricsExactly) {
   const TrainedRun& t = trained();
   json e = json::parse(run_cli({"evaluate", "--checkpoint", t.run + "/best.pt", "--json", "-q"}));

@@ -276,24 +276,6 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   EXPECT_NE(MovieLensCache(dir2, skip(true)).paths()[1], cache.paths()[1]);
 }
 
-TEST(DataCache, ReadOnlyFolderStillLoads) {
-  if (::geteuid() == 0) {
-    GTEST_SKIP() << "root writes into read-only folders; FallsBackToTheUserCacheFolder covers "
-                    "the fallback";
-  }
-  TempDir tmp;
-  TempDir user;
-  const ScopedEnv xdg("XDG_CACHE_HOME", user.path());
-  const std::string dir = make_folder(tmp);
-  const MovieLens fresh = parse(dir);
-  fs::permissions(dir, fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write,
-                  fs::perm_options::remove);
-  expect_same(dnnrec::load_movielens(dir, skip(true)), fresh);
-  EXPECT_FALSE(fs::exists(dir + "/.dnnrec-cache"));
-  EXPECT_TRUE(MovieLensCache(dir, skip(true)).read().has_value());
-  fs::permissions(dir, fs::perms::owner_write, fs::perm_options::add);
-}
-
 // Nowhere to write: the load still succeeds, uncached (a warning, once).
 TEST(DataCache, NowhereToWriteStillLoads) {
   TempDir tmp;

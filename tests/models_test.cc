@@ -75,6 +75,30 @@ TEST(Models, EmbeddingPenaltyCoversTheTouchedRowsOnlyInTraining) {
   EXPECT_EQ(model->take_penalty().item<double>(), 0.0);  // not tracked in evaluation
 }
 
+TEST(Models, PooledIsTheMaskedMeanAndHasItsGradient) {
+  struct Owner : RecModelImpl {
+    torch::Tensor forward(const Batch&) override { return {}; }
+  } owner;
+  const torch::Tensor ids =
+      torch::tensor({0, 0, 3, 2, 2, 5, 0, 0, 0}, torch::kLong).reshape({3, 3});
+  for (bool sparse : {false, true}) {
+    torch::manual_seed(5);
+    auto table = make_embedding(8, 4, 0.5);
+    table->options.sparse(sparse);
+    torch::Tensor fused = owner.pooled(table, ids);
+    (fused * torch::arange(12, torch::kFloat).reshape({3, 4})).sum().backward();
+    torch::Tensor fused_grad = table->weight.grad().to_dense().clone();
+    table->weight.mutable_grad() = torch::Tensor();
+    torch::Tensor plain = masked_mean(table->forward(ids), ids);
+    (plain * torch::arange(12, torch::kFloat).reshape({3, 4})).sum().backward();
+    EXPECT_TRUE(torch::allclose(fused, plain)) << sparse;
+    EXPECT_TRUE(torch::allclose(fused_grad, table->weight.grad().to_dense())) << sparse;
+    EXPECT_EQ(fused[2].abs().sum().item<float>(), 0.0f);  // all padding: zero
+    // Row 1 is the mean of rows 2, 2, 5: padding does not count.
+    EXPECT_TRUE(torch::allclose(fused[0], table->weight[3]));
+  }
+}
+
 TEST(Models, EveryEmbeddingTableIsUpdatedRowWise) {
   Config config = sample().config;
   RecModel model = make_model(config.model, sample().spec, 3.5);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -28,21 +29,41 @@ std::vector<int64_t> pad_sequences(const std::vector<std::vector<int64_t>>& seqs
                                    PadSide padding = PadSide::kPre,
                                    PadSide truncating = PadSide::kPre, int64_t value = 0);
 
-/// Maps raw keys to dense indices starting at 2; 0 is padding, 1 is unknown.
+/// Maps raw keys to dense indices starting at 2; 0 is padding, 1 is unknown. Integer keys
+/// below kDirectLimit (every MovieLens id) are found by direct indexing rather than hashing:
+/// featurising looks up several keys per rating.
 template <class Key>
 class Vocab {
  public:
   static constexpr int64_t kPad = 0;
   static constexpr int64_t kUnknown = 1;
+  static constexpr int64_t kDirectLimit = int64_t{1} << 24;
 
   /// The index of key, adding it when new.
   int64_t add(const Key& key) {
+    if constexpr (std::is_integral_v<Key>) {
+      if (key >= 0 && key < kDirectLimit) {
+        if (static_cast<size_t>(key) >= direct_.size()) direct_.resize(key + 1, 0);
+        int32_t& slot = direct_[key];
+        if (slot == 0) {
+          keys_.push_back(key);
+          slot = static_cast<int32_t>(keys_.size()) + 1;
+        }
+        return slot;
+      }
+    }
     auto [it, inserted] = index_.emplace(key, static_cast<int64_t>(keys_.size()) + 2);
     if (inserted) keys_.push_back(key);
     return it->second;
   }
   /// The index of key, or kUnknown.
   int64_t lookup(const Key& key) const {
+    if constexpr (std::is_integral_v<Key>) {
+      if (key >= 0 && key < kDirectLimit) {
+        const int32_t slot = static_cast<size_t>(key) < direct_.size() ? direct_[key] : 0;
+        return slot == 0 ? kUnknown : slot;
+      }
+    }
     auto it = index_.find(key);
     return it == index_.end() ? kUnknown : it->second;
   }
@@ -54,6 +75,7 @@ class Vocab {
  private:
   std::vector<Key> keys_;
   std::unordered_map<Key, int64_t> index_;
+  std::vector<int32_t> direct_;  ///< integer key -> index, 0 when absent
 };
 
 /// Sizes a model needs to build its tables.
@@ -163,6 +185,10 @@ class FeatureBuilder {
   PadSide truncating_;
   FeatureVocabs vocabs_;
   std::shared_ptr<FeatureTables> tables_;
+  /// Raw movie id -> item (1 + position in movies.csv) for ids below Vocab's direct limit.
+  std::vector<int32_t> item_by_id_;
+  /// The FeatureTables row of a raw movie id: 0 when it is not in movies.csv.
+  int32_t item_of(const MovieLens& data, int64_t raw_movie) const;
   /// Timestamps of tables_->history_movies, for finding the events before an example.
   std::vector<int64_t> history_times_;
 };

@@ -29,6 +29,10 @@ class RecModelImpl : public torch::nn::Module {
   /// The rows of `table` at `ids`, recorded for the embedding penalty when tracking: every
   /// embedding lookup of a model goes through here.
   torch::Tensor lookup(torch::nn::Embedding& table, const torch::Tensor& ids);
+  /// The masked mean of the rows of `table` at each row of `ids` [B, L] -> [B, dim]; id 0 is
+  /// padding and does not count. One fused embedding_bag (no [B, L, dim] intermediate),
+  /// except while the embedding penalty needs the individual rows.
+  torch::Tensor pooled(torch::nn::Embedding& table, const torch::Tensor& ids);
 
  private:
   bool track_penalty_ = false;

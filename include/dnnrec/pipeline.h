@@ -38,8 +38,10 @@ struct TrainResult {
 };
 
 /// Trains a model as configured and writes the run directory (config.yaml, command.txt,
-/// history.csv, metrics.json, checkpoints/, best.pt, last.pt, train.log).
-TrainResult run_train(const Config& config, const std::string& command_line);
+/// history.csv, metrics.json, checkpoints/, best.pt, last.pt, train.log). dry_run stops
+/// after loading, featurising and building the model (the result has load_seconds,
+/// parameters and peak_rss_mib; the run directory only config.yaml, command.txt, train.log).
+TrainResult run_train(const Config& config, const std::string& command_line, bool dry_run = false);
 
 /// What `dnnrec evaluate` measured.
 struct EvalResult {
