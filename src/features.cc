@@ -239,6 +239,8 @@ int32_t FeatureBuilder::events_before(int64_t user_index, int64_t before) const 
 Columns FeatureBuilder::transform(const MovieLens& data, const std::vector<int64_t>& rows) const {
   const Ratings& r = data.ratings;
   Columns out = allocate(static_cast<int64_t>(rows.size()));
+  // Rows are independent and only read the builder: one static share per thread.
+#pragma omp parallel for schedule(static) if (out.rows >= 16384)
   for (int64_t i = 0; i < out.rows; ++i) {
     const int64_t row = rows[i];
     const int64_t user = vocabs_.users.lookup(r.user[row]);
