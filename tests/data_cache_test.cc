@@ -16,12 +16,14 @@
 #include "dnnrec/data_cache.h"
 #include "dnnrec/error.h"
 #include "dnnrec/movielens.h"
+#include "movielens_testing.h"
 #include "test_util.h"
 
 using dnnrec::BadRowPolicy;
 using dnnrec::LoadOptions;
 using dnnrec::MovieLens;
 using dnnrec::MovieLensCache;
+using dnnrec::testing::expect_same_load;
 using dnnrec::testing::read_file;
 using dnnrec::testing::TempDir;
 using dnnrec::testing::write_file;
@@ -29,33 +31,6 @@ using dnnrec::testing::write_file;
 namespace fs = std::filesystem;
 
 namespace {
-
-// Every field of two loads.
-void expect_same(const MovieLens& a, const MovieLens& b) {
-  EXPECT_EQ(a.dir, b.dir);
-  EXPECT_EQ(a.ratings.user, b.ratings.user);
-  EXPECT_EQ(a.ratings.movie, b.ratings.movie);
-  EXPECT_EQ(a.ratings.rating, b.ratings.rating);
-  EXPECT_EQ(a.ratings.timestamp, b.ratings.timestamp);
-  ASSERT_EQ(a.movies.size(), b.movies.size());
-  for (size_t i = 0; i < a.movies.size(); ++i) {
-    EXPECT_EQ(a.movies[i].id, b.movies[i].id);
-    EXPECT_EQ(a.movies[i].title, b.movies[i].title);
-    EXPECT_EQ(a.movies[i].genres, b.movies[i].genres);
-    EXPECT_EQ(a.movies[i].year, b.movies[i].year);
-  }
-  EXPECT_EQ(a.movie_index, b.movie_index);
-  ASSERT_EQ(a.tags.size(), b.tags.size());
-  for (size_t i = 0; i < a.tags.size(); ++i) {
-    EXPECT_EQ(a.tags[i].user, b.tags[i].user);
-    EXPECT_EQ(a.tags[i].movie, b.tags[i].movie);
-    EXPECT_EQ(a.tags[i].tag, b.tags[i].tag);
-    EXPECT_EQ(a.tags[i].timestamp, b.tags[i].timestamp);
-  }
-  EXPECT_EQ(a.report.skipped, b.report.skipped);
-  EXPECT_EQ(a.report.examples, b.report.examples);
-  EXPECT_EQ(a.report.per_file, b.report.per_file);
-}
 
 void append_file(const std::string& path, const std::string& text) {
   write_file(path, read_file(path) + text);
@@ -122,15 +97,15 @@ TEST(DataCache, HitGivesWhatAParseGives) {
   const MovieLens fresh = parse(dir);
   EXPECT_EQ(fresh.report.skipped, 3);
 
-  expect_same(dnnrec::load_movielens(dir, skip(true)), fresh);  // a miss: parses and writes
+  expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);  // a miss: parses and writes
   ASSERT_TRUE(fs::exists(in_folder_cache(dir)));
   EXPECT_EQ(MovieLensCache(dir, skip(true)).paths().front(),
             fs::weakly_canonical(in_folder_cache(dir)).string());
 
   const std::optional<MovieLens> hit = MovieLensCache(dir, skip(true)).read();
   ASSERT_TRUE(hit.has_value());
-  expect_same(*hit, fresh);
-  expect_same(dnnrec::load_movielens(dir, skip(true)), fresh);
+  expect_same_load(*hit, fresh);
+  expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
   EXPECT_EQ(dnnrec::load_movielens(dir, skip(true)).report.summary(), fresh.report.summary());
 }
 
@@ -156,7 +131,7 @@ TEST(DataCache, EditedRatingsInvalidate) {
   append_file(ratings, "2," + movie + ",3.5,7\n");
   EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
   const MovieLens grown = dnnrec::load_movielens(dir, skip(true));
-  expect_same(grown, parse(dir));
+  expect_same_load(grown, parse(dir));
   EXPECT_EQ(grown.ratings.timestamp.back(), 7);
   ASSERT_TRUE(MovieLensCache(dir, skip(true)).read().has_value());  // rewritten
 
@@ -236,7 +211,7 @@ TEST(DataCache, CorruptedCacheIsIgnoredAndRewritten) {
     SCOPED_TRACE(what);
     write_file(path, bytes);
     EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
-    expect_same(dnnrec::load_movielens(dir, skip(true)), fresh);
+    expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
     EXPECT_EQ(read_file(path), good);  // rewritten
   }
 }
@@ -261,14 +236,14 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   write_file(dir + "/.dnnrec-cache", "in the way");
   const MovieLens fresh = parse(dir);
 
-  expect_same(dnnrec::load_movielens(dir, skip(true)), fresh);
+  expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
   const MovieLensCache cache(dir, skip(true));
   ASSERT_EQ(cache.paths().size(), 2u);
   EXPECT_EQ(fs::path(cache.paths()[1]).parent_path(), fs::path(user.path()) / "dnnrec");
   EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v1-", 0), 0u);
   EXPECT_TRUE(fs::exists(cache.paths()[1]));
   ASSERT_TRUE(cache.read().has_value());
-  expect_same(*cache.read(), fresh);
+  expect_same_load(*cache.read(), fresh);
 
   // Another folder gets another file.
   TempDir tmp2;
@@ -283,7 +258,7 @@ TEST(DataCache, NowhereToWriteStillLoads) {
   write_file(dir + "/.dnnrec-cache", "in the way");
   const ScopedEnv xdg("XDG_CACHE_HOME", dir + "/.dnnrec-cache/under-a-file");
   const MovieLens fresh = parse(dir);
-  for (int i = 0; i < 2; ++i) expect_same(dnnrec::load_movielens(dir, skip(true)), fresh);
+  for (int i = 0; i < 2; ++i) expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
   EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
 }
 
@@ -302,7 +277,7 @@ TEST(DataCache, WideValuesRoundTrip) {
   dnnrec::load_movielens(dir, skip(true));
   const std::optional<MovieLens> hit = MovieLensCache(dir, skip(true)).read();
   ASSERT_TRUE(hit.has_value());
-  expect_same(*hit, fresh);
+  expect_same_load(*hit, fresh);
   EXPECT_EQ(hit->ratings.user[0], 3000000000);
   EXPECT_EQ(hit->ratings.movie[1], 99999999999);
   EXPECT_EQ(hit->ratings.timestamp[0], -5);

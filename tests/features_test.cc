@@ -84,16 +84,21 @@ struct LeakFixture {
                  {3, 12, "future", 9999}};
     data.tags[4].tag = "gory";  // the loader normalises tags
   }
+  /// Histories of 3, genres and tags of 2, fitted on the training rows.
+  FeatureBuilder fitted() const {
+    FeaturesConfig fc;
+    fc.history_len = 3;
+    fc.genre_len = 2;
+    fc.tag_len = 2;
+    FeatureBuilder builder(fc);
+    builder.fit(data, split.train);
+    return builder;
+  }
 };
 
 TEST(Features, HistoriesUseOnlyEarlierTrainingRatings) {
   LeakFixture f;
-  FeaturesConfig fc;
-  fc.history_len = 3;
-  fc.genre_len = 2;
-  fc.tag_len = 2;
-  FeatureBuilder builder(fc);
-  builder.fit(f.data, f.split.train);
+  const FeatureBuilder builder = f.fitted();
   const auto& v = builder.vocabs();
   const int64_t m10 = v.movies.lookup(10), m12 = v.movies.lookup(12), m14 = v.movies.lookup(14);
 
@@ -122,12 +127,7 @@ TEST(Features, HistoriesUseOnlyEarlierTrainingRatings) {
 
 TEST(TensorData, BatchesCarryEveryFeatureOfTheirExamples) {
   LeakFixture f;
-  FeaturesConfig fc;
-  fc.history_len = 3;
-  fc.genre_len = 2;
-  fc.tag_len = 2;
-  FeatureBuilder builder(fc);
-  builder.fit(f.data, f.split.train);
+  const FeatureBuilder builder = f.fitted();
   Columns columns = builder.transform(f.data, f.split.train);
   TensorData data(columns, "binary", 4.0);
   ASSERT_EQ(data.size(), 5);

@@ -29,11 +29,17 @@ Tiny tiny() {
   return Tiny();
 }
 
-// One step on the examples with these movie ids, targets 1, 2, 3, ...
-void train_step(Tiny& model, ModelOptimizer& optimizer, const std::vector<int64_t>& ids) {
+// The examples with these movie ids, targets 1, 2, 3, ...
+Batch tiny_batch(const std::vector<int64_t>& ids) {
   Batch b;
   b.movie = torch::tensor(ids, torch::kLong);
   b.target = torch::arange(1, static_cast<int64_t>(ids.size()) + 1, torch::kFloat);
+  return b;
+}
+
+// One step on tiny_batch(ids).
+void train_step(Tiny& model, ModelOptimizer& optimizer, const std::vector<int64_t>& ids) {
+  const Batch b = tiny_batch(ids);
   optimizer.zero_grad();
   torch::mse_loss(model->forward(b), b.target).backward();
   optimizer.step();
@@ -87,9 +93,7 @@ TEST(ModelOptimizer, EveryRuleIsTorchsRule) {
     }
     for (const auto& ids : std::vector<std::vector<int64_t>>{{1, 2}, {2, 2, 5}, {4}, {1, 3}}) {
       train_step(mine, fused, ids);
-      Batch b;
-      b.movie = torch::tensor(ids, torch::kLong);
-      b.target = torch::arange(1, static_cast<int64_t>(ids.size()) + 1, torch::kFloat);
+      const Batch b = tiny_batch(ids);
       reference->zero_grad();
       torch::mse_loss(theirs->forward(b), b.target).backward();
       reference->step();

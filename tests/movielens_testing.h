@@ -1,0 +1,37 @@
+// Comparing two loaded MovieLens folders field by field, for the loader and cache tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include "dnnrec/movielens.h"
+
+namespace dnnrec::testing {
+
+/// Every field of two loads: ratings, movies, movie_index, tags, the bad-row report and dir.
+inline void expect_same_load(const MovieLens& a, const MovieLens& b) {
+  EXPECT_EQ(a.dir, b.dir);
+  EXPECT_EQ(a.ratings.user, b.ratings.user);
+  EXPECT_EQ(a.ratings.movie, b.ratings.movie);
+  EXPECT_EQ(a.ratings.rating, b.ratings.rating);
+  EXPECT_EQ(a.ratings.timestamp, b.ratings.timestamp);
+  ASSERT_EQ(a.movies.size(), b.movies.size());
+  for (size_t i = 0; i < a.movies.size(); ++i) {
+    EXPECT_EQ(a.movies[i].id, b.movies[i].id);
+    EXPECT_EQ(a.movies[i].title, b.movies[i].title);
+    EXPECT_EQ(a.movies[i].genres, b.movies[i].genres);
+    EXPECT_EQ(a.movies[i].year, b.movies[i].year);
+  }
+  EXPECT_EQ(a.movie_index, b.movie_index);
+  ASSERT_EQ(a.tags.size(), b.tags.size());
+  for (size_t i = 0; i < a.tags.size(); ++i) {
+    EXPECT_EQ(a.tags[i].user, b.tags[i].user);
+    EXPECT_EQ(a.tags[i].movie, b.tags[i].movie);
+    EXPECT_EQ(a.tags[i].tag, b.tags[i].tag);
+    EXPECT_EQ(a.tags[i].timestamp, b.tags[i].timestamp);
+  }
+  EXPECT_EQ(a.report.skipped, b.report.skipped);
+  EXPECT_EQ(a.report.examples, b.report.examples);
+  EXPECT_EQ(a.report.per_file, b.report.per_file);
+}
+
+}  // namespace dnnrec::testing
