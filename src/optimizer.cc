@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 
 #include "dnnrec/error.h"
+#include "dnnrec/runtime.h"
 
 namespace dnnrec {
 
@@ -206,39 +206,25 @@ void ModelOptimizer::step() {
   const int64_t n = static_cast<int64_t>(params_.size());
   const bool clip = config_.clip_norm > 0;
   std::vector<double> norms(n, 0.0);
-  std::vector<std::exception_ptr> errors(n);
   torch::NoGradGuard no_grad;
   // Parameters are independent: each thread takes whole parameters (tables first, the
   // largest work). Without clipping one pass prepares and updates; with it, the global norm
   // sits between the two.
   const int threads = std::max(1, at::get_num_threads());
-  auto for_each = [&](auto&& body) {
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
-    for (int64_t i = 0; i < n; ++i) {
-      try {
-        body(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    }
-    for (auto& error : errors) {
-      if (error) std::rethrow_exception(error);
-    }
-  };
   if (!clip) {
-    for_each([&](int64_t i) {
+    parallel_each(n, threads, [&](int64_t i) {
       prepare(*params_[i]);
       update(*params_[i], k);
     });
     return;
   }
-  for_each([&](int64_t i) { norms[i] = prepare(*params_[i]); });
+  parallel_each(n, threads, [&](int64_t i) { norms[i] = prepare(*params_[i]); });
   double norm2 = 0.0;
   for (double value : norms) norm2 += value;  // in order: the same sum on any thread count
   // torch::nn::utils::clip_grad_norm_'s rule, over dense and row gradients together.
   const double coef = config_.clip_norm / (std::sqrt(norm2) + 1e-6);
   if (coef < 1.0) k.scale = static_cast<float>(coef);
-  for_each([&](int64_t i) { update(*params_[i], k); });
+  parallel_each(n, threads, [&](int64_t i) { update(*params_[i], k); });
 }
 
 void ModelOptimizer::save(torch::serialize::OutputArchive& archive) const {

@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <exception>
 
 #include "dnnrec/error.h"
 #include "dnnrec/metrics.h"
 #include "dnnrec/random.h"
+#include "dnnrec/runtime.h"
 
 namespace dnnrec {
 namespace {
@@ -94,12 +94,7 @@ void Trainer::set_lr(double lr) {
 }
 
 torch::Tensor Trainer::loss(const torch::Tensor& output, const torch::Tensor& target) const {
-  if (loss_name_ == "mse") return torch::mse_loss(output, target);
-  if (loss_name_ == "huber") {
-    return torch::huber_loss(output, target, at::Reduction::Mean, config_.train.huber_delta);
-  }
-  if (loss_name_ == "bce") return torch::binary_cross_entropy_with_logits(output, target);
-  throw ConfigError("train.loss: unknown loss '" + loss_name_ + "' (mse | huber | bce)");
+  return loss_sum(output, target) / static_cast<double>(output.numel());
 }
 
 torch::Tensor Trainer::loss_sum(const torch::Tensor& output, const torch::Tensor& target) const {
@@ -127,7 +122,6 @@ double Trainer::compute_gradients(const Batch& batch) {
   const double l2 = config_.train.embedding_l2;
   std::vector<std::vector<torch::Tensor>> grads(n);
   std::vector<double> losses(n, 0.0);
-  std::vector<std::exception_ptr> errors(n);
   SplitMix64 seeds(dropout_seed_ ^ (static_cast<uint64_t>(state_.step) * 0x9E3779B97F4A7C15ULL));
   std::vector<uint64_t> slice_seeds(n);
   for (auto& seed : slice_seeds) seed = seeds.next();
@@ -145,23 +139,8 @@ double Trainer::compute_gradients(const Batch& batch) {
     grads[k] = torch::autograd::grad({value}, params_, {}, /*retain_graph=*/false,
                                      /*create_graph=*/false, /*allow_unused=*/true);
   };
-  if (n == 1) {
-    run(0);
-  } else {
-    // Inside an OpenMP team torch's and OpenBLAS's own parallelism step aside: each slice
-    // runs single-threaded on its own core.
-#pragma omp parallel for num_threads(n) schedule(static, 1)
-    for (int k = 0; k < n; ++k) {
-      try {
-        run(k);
-      } catch (...) {
-        errors[k] = std::current_exception();
-      }
-    }
-    for (auto& error : errors) {
-      if (error) std::rethrow_exception(error);
-    }
-  }
+  // Inside the OpenMP team each slice runs single-threaded on its own core.
+  parallel_each(n, n, run);
   // Slices add up in a fixed order, so a run does not depend on thread timing.
   for (size_t i = 0; i < params_.size(); ++i) {
     std::vector<torch::Tensor> parts;

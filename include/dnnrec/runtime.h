@@ -1,8 +1,11 @@
 // Process-level helpers: logging set-up, atomic file writes, run directories, BLAS check,
-// threads and device choice.
+// threads (and a parallel loop over an OpenMP team) and device choice.
 #pragma once
 
+#include <cstdint>
+#include <exception>
 #include <string>
+#include <vector>
 
 namespace dnnrec {
 
@@ -46,6 +49,25 @@ void check_blas();
 
 /// Sets torch's intra-op threads (0 = all cores); returns the count in use.
 int configure_threads(int threads);
+
+/// Calls body(i) for i in [0, n) on an OpenMP team of `threads` (serially when threads <= 1),
+/// each i on one thread; inside the team torch's and OpenBLAS's own parallelism step aside.
+/// The first exception (by i) is rethrown once every body has run.
+template <class Body>
+void parallel_each(int64_t n, int threads, Body&& body) {
+  std::vector<std::exception_ptr> errors(n);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1)
+  for (int64_t i = 0; i < n; ++i) {
+    try {
+      body(i);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  }
+  for (auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+}
 
 /// Peak resident set size of this process so far, in MiB.
 double peak_rss_mib();
