@@ -5,8 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <cxxopts.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -169,12 +171,21 @@ std::vector<std::pair<std::string, std::string>> extract_sets(std::vector<std::s
   return sets;
 }
 
-volatile std::sig_atomic_t interrupts = 0;
+// Monotonic nanoseconds of a run's first SIGINT / SIGTERM; 0 before it.
+std::atomic<int64_t> first_interrupt_ns{0};
 
 void on_interrupt(int) {
-  // First signal: stop after the current batch and save; second: leave at once.
-  if (++interrupts > 1) ::_exit(kExitInterrupted);
-  Trainer::interrupt_flag().store(true);
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);  // async-signal-safe
+  const int64_t now = ts.tv_sec * int64_t{1'000'000'000} + ts.tv_nsec;
+  int64_t first = 0;
+  if (first_interrupt_ns.compare_exchange_strong(first, now)) {
+    Trainer::interrupt_flag().store(true);  // first signal: stop after the current batch, save
+  } else if (now - first >= 100'000'000) {
+    ::_exit(kExitInterrupted);  // a second one: leave at once
+  }
+  // Within 100 ms it is the same interrupt delivered twice, not a second request: timeout and
+  // kill(0) signal both the process and its group, and each of its threads can take one.
 }
 
 void print_metrics(std::ostream& out, const std::string& label,
@@ -243,7 +254,7 @@ int train(std::vector<std::string> args, std::ostream& out) {
   for (size_t i = 1; i < args.size(); ++i) command_line += " " + shell_quote(args[i]);
   for (const auto& [key, value] : sets) command_line += " --set " + shell_quote(key + "=" + value);
 
-  interrupts = 0;
+  first_interrupt_ns.store(0);
   Trainer::interrupt_flag().store(false);
   auto previous_int = std::signal(SIGINT, on_interrupt);
   auto previous_term = std::signal(SIGTERM, on_interrupt);

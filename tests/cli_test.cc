@@ -348,5 +348,17 @@ TEST(Binary, SigintFinishesTheBatchWritesACheckpointAndExits130) {
   EXPECT_EQ(info["model"], "dnn");
 }
 
+TEST(Binary, ASignalDeliveredTwiceAtOnceIsOneInterrupt) {
+  const TrainedRun& t = trained();
+  const std::string run = t.dir.file("interrupted-twice");
+  // Two SIGINTs a few microseconds apart, as timeout and a process-group kill send them: one
+  // interrupt (finish the batch, save, 130), not "interrupted again: leave at once".
+  Shell s = shell("train --epochs 100000 --data " + t.data + " --out " + run,
+                  "sh -c '\"$0\" \"$@\" & p=$!; sleep 4; kill -INT $p; kill -INT $p; wait $p'");
+  EXPECT_EQ(s.code, kExitInterrupted) << s.err;
+  EXPECT_NE(s.err.find("interrupted during epoch"), std::string::npos) << s.err;
+  EXPECT_TRUE(fs::exists(run + "/interrupted.pt"));
+}
+
 }  // namespace
 }  // namespace dnnrec
