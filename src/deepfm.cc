@@ -1,6 +1,8 @@
 // DeepFM on the shared feature embeddings.
 #include "dnnrec/deepfm.h"
 
+#include "dnnrec/tower.h"
+
 namespace dnnrec {
 
 DeepFMImpl::DeepFMImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
@@ -17,7 +19,7 @@ torch::Tensor DeepFMImpl::forward(const Batch& b) {
   torch::Tensor stacked = torch::stack(fields, /*dim=*/1);  // [B, fields, dim]
   // Sum over field pairs of <e_i, e_j> = ((sum e)^2 - sum e^2) / 2, summed over dimensions.
   torch::Tensor fm = 0.5 * (stacked.sum(1).pow(2) - stacked.pow(2).sum(1)).sum(1);
-  torch::Tensor deep = tower_->forward(torch::cat(fields, /*dim=*/1)).squeeze(1);
+  torch::Tensor deep = run_tower(tower_, torch::cat(fields, /*dim=*/1)).squeeze(1);
   torch::Tensor out = first + fm + deep + offset_;
   if (biases_) out = out + biases_->forward(b, *this);
   return out;

@@ -1,6 +1,8 @@
 // The DNN model: shared feature embeddings, concatenated, MLP tower, bias and implicit terms.
 #include "dnnrec/dnn.h"
 
+#include "dnnrec/tower.h"
+
 namespace dnnrec {
 
 DNNImpl::DNNImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
@@ -13,7 +15,7 @@ DNNImpl::DNNImpl(const ModelConfig& config, const FeatureSpec& spec, double offs
 
 torch::Tensor DNNImpl::forward(const Batch& b) {
   std::vector<torch::Tensor> fields = embeddings_->forward(b, *this);
-  torch::Tensor out = tower_->forward(torch::cat(fields, /*dim=*/1)).squeeze(1) + offset_;
+  torch::Tensor out = run_tower(tower_, torch::cat(fields, /*dim=*/1)).squeeze(1) + offset_;
   if (biases_) out = out + biases_->forward(b, *this);
   // SVD++: the movie factor against the user factor plus the mean of the factors of the
   // movies in the user's (training) history.

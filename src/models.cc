@@ -8,6 +8,7 @@
 #include "dnnrec/baselines.h"
 #include "dnnrec/deepfm.h"
 #include "dnnrec/dnn.h"
+#include "dnnrec/embedding_ops.h"
 #include "dnnrec/error.h"
 #include "dnnrec/neumf.h"
 #include "dnnrec/random.h"
@@ -62,7 +63,7 @@ torch::Tensor RecModelImpl::take_penalty() {
 }
 
 torch::Tensor RecModelImpl::lookup(torch::nn::Embedding& table, const torch::Tensor& ids) {
-  torch::Tensor rows = table->forward(ids);
+  torch::Tensor rows = embedding_rows(table->weight, ids, table->options.sparse());
   if (track_penalty_ && is_training()) {
     torch::Tensor p = rows.pow(2).sum() / rows.size(0);
     torch::Tensor& penalty = thread_penalty();
@@ -72,18 +73,8 @@ torch::Tensor RecModelImpl::lookup(torch::nn::Embedding& table, const torch::Ten
 }
 
 torch::Tensor RecModelImpl::pooled(torch::nn::Embedding& table, const torch::Tensor& ids) {
-  if ((track_penalty_ && is_training()) || ids.size(1) == 0) {
-    return masked_mean(lookup(table, ids), ids);
-  }
-  const int64_t rows = ids.size(0), width = ids.size(1);
-  torch::Tensor offsets = torch::arange(0, rows * width, width, ids.options().dtype(torch::kLong));
-  // Mean mode leaves padding_idx out of each bag's count, and an all-padding bag is zero:
-  // exactly masked_mean.
-  return std::get<0>(torch::embedding_bag(table->weight, ids.reshape({-1}), offsets,
-                                          /*scale_grad_by_freq=*/false, /*mode=*/1,
-                                          table->options.sparse(),
-                                          /*per_sample_weights=*/{},
-                                          /*include_last_offset=*/false, /*padding_idx=*/0));
+  if (track_penalty_ && is_training()) return masked_mean(lookup(table, ids), ids);
+  return embedding_mean(table->weight, ids, table->options.sparse());
 }
 
 DropoutStream::DropoutStream(uint64_t seed) {
@@ -110,22 +101,58 @@ FastDropoutImpl::FastDropoutImpl(double p)
       scale_(static_cast<float>(65536.0 / (65536.0 - threshold_))),
       state_(static_cast<uint64_t>(torch::randint(INT64_MAX, {1}, torch::kLong).item<int64_t>())) {}
 
+namespace {
+
+// The element loops vectorise; the AVX2 clone is picked at run time where the CPU has it.
+__attribute__((target_clones("avx2", "default"))) void mask_from_bits(
+    const uint16_t* __restrict bits, float* __restrict out, int64_t n, uint32_t threshold,
+    float scale) {
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = static_cast<uint32_t>(bits[i]) < threshold ? 0.0f : scale;
+}
+
+__attribute__((target_clones("avx2", "default"))) void relu_mask_in_place(
+    float* __restrict x, const uint16_t* __restrict bits, int64_t n, uint32_t threshold,
+    float scale) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float kept = static_cast<uint32_t>(bits[i]) < threshold ? 0.0f : scale;
+    x[i] = (x[i] < 0.0f ? 0.0f : x[i]) * kept;  // relu keeps NaN, as torch's does
+  }
+}
+
+}  // namespace
+
+__attribute__((target_clones("avx2", "default"))) void relu_in_place(float* __restrict x,
+                                                                     int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+const uint16_t* FastDropoutImpl::draw(int64_t n) {
+  // Each 64-bit draw gives the 16-bit draws of four consecutive units.
+  static thread_local std::vector<uint16_t> bits;
+  bits.resize(static_cast<size_t>((n + 3) / 4 * 4));
+  SplitMix64 own(state_);
+  SplitMix64& rng = active_dropout_stream ? *active_dropout_stream : own;
+  for (int64_t i = 0; i < n; i += 4) {
+    const uint64_t b = rng.next();
+    for (int k = 0; k < 4; ++k) bits[i + k] = static_cast<uint16_t>(b >> (16 * k));
+  }
+  if (!active_dropout_stream) state_ = own.next();  // the next call draws a fresh stream
+  return bits.data();
+}
+
 torch::Tensor FastDropoutImpl::forward(const torch::Tensor& x) {
   if (!is_training() || threshold_ == 0) return x;
   if (!x.device().is_cpu()) return torch::dropout(x, p_, /*train=*/true);
   torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
-  float* out = mask.data_ptr<float>();
   const int64_t n = mask.numel();
-  SplitMix64 own(state_);
-  SplitMix64& rng = active_dropout_stream ? *active_dropout_stream : own;
-  for (int64_t i = 0; i < n; i += 4) {
-    const uint64_t bits = rng.next();
-    for (int64_t k = 0; k < 4 && i + k < n; ++k) {
-      out[i + k] = ((bits >> (16 * k)) & 0xFFFF) < threshold_ ? 0.0f : scale_;
-    }
-  }
-  if (!active_dropout_stream) state_ = own.next();  // the next call draws a fresh stream
+  mask_from_bits(draw(n), mask.data_ptr<float>(), n, threshold_, scale_);
   return x * mask;
+}
+
+void FastDropoutImpl::relu_and_drop(float* x, int64_t n) {
+  if (!is_training() || threshold_ == 0) return relu_in_place(x, n);
+  relu_mask_in_place(x, draw(n), n, threshold_, scale_);
 }
 
 torch::nn::Sequential make_tower(int64_t input, const std::vector<int64_t>& hidden,

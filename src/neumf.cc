@@ -1,6 +1,8 @@
 // NeuMF on the shared feature embeddings.
 #include "dnnrec/neumf.h"
 
+#include "dnnrec/tower.h"
+
 namespace dnnrec {
 
 NeuMFImpl::NeuMFImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
@@ -21,7 +23,7 @@ NeuMFImpl::NeuMFImpl(const ModelConfig& config, const FeatureSpec& spec, double 
 
 torch::Tensor NeuMFImpl::forward(const Batch& b) {
   torch::Tensor gmf = lookup(gmf_user_, b.user) * lookup(gmf_movie_, b.movie);
-  torch::Tensor mlp = mlp_->forward(torch::cat(embeddings_->forward(b, *this), /*dim=*/1));
+  torch::Tensor mlp = run_tower(mlp_, torch::cat(embeddings_->forward(b, *this), /*dim=*/1));
   return fuse_->forward(torch::cat({gmf, mlp}, /*dim=*/1)).squeeze(1) + offset_;
 }
 

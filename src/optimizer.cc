@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "dnnrec/error.h"
 #include "dnnrec/runtime.h"
@@ -138,39 +139,44 @@ __attribute__((target_clones("avx2", "default"))) void ModelOptimizer::apply(
   }
 }
 
-double ModelOptimizer::prepare(Param& p) const {
+double ModelOptimizer::prepare(Param& p, const std::vector<torch::Tensor>& parts) const {
   p.rows.clear();
   p.row_grad.clear();
   p.grad = torch::Tensor();
-  torch::Tensor g = p.weight.grad();
-  if (!g.defined()) return 0.0;
   if (!p.row_wise) {
-    p.grad = (g.is_sparse() ? g.coalesce().to_dense() : g).to(torch::kFloat).contiguous();
-    if (config_.clip_norm <= 0) return 0.0;
+    for (const torch::Tensor& part : parts) {
+      if (!part.defined()) continue;
+      torch::Tensor g = (part.is_sparse() ? part.coalesce().to_dense() : part).to(torch::kFloat);
+      p.grad = p.grad.defined() ? p.grad + g : g.contiguous();
+    }
+    if (!p.grad.defined() || config_.clip_norm <= 0) return 0.0;
     return p.grad.to(torch::kDouble).pow(2).sum().item<double>();
   }
   // Sum the gradient rows per distinct row, in the order rows first appear.
   const int64_t dim = p.weight.size(1);
-  torch::Tensor index, values;
-  if (g.is_sparse()) {
-    index = g._indices().reshape({-1}).contiguous();
-    values = g._values().to(torch::kFloat).contiguous();
-  } else {
-    index = torch::arange(g.size(0), torch::kLong);
-    values = g.to(torch::kFloat).contiguous();
-  }
-  const int64_t* idx = index.data_ptr<int64_t>();
-  const float* val = values.data_ptr<float>();
-  for (int64_t i = 0; i < index.numel(); ++i) {
-    int32_t& s = p.slot[idx[i]];
-    if (s < 0) {
-      s = static_cast<int32_t>(p.rows.size());
-      p.rows.push_back(idx[i]);
-      p.row_grad.resize(p.row_grad.size() + dim, 0.0f);
+  for (const torch::Tensor& g : parts) {
+    if (!g.defined()) continue;
+    torch::Tensor index, values;
+    if (g.is_sparse()) {
+      index = g._indices().reshape({-1}).contiguous();
+      values = g._values().to(torch::kFloat).contiguous();
+    } else {
+      index = torch::arange(g.size(0), torch::kLong);
+      values = g.to(torch::kFloat).contiguous();
     }
-    float* acc = p.row_grad.data() + static_cast<int64_t>(s) * dim;
-    const float* row = val + i * dim;
-    for (int64_t d = 0; d < dim; ++d) acc[d] += row[d];
+    const int64_t* idx = index.data_ptr<int64_t>();
+    const float* val = values.data_ptr<float>();
+    for (int64_t i = 0; i < index.numel(); ++i) {
+      int32_t& s = p.slot[idx[i]];
+      if (s < 0) {
+        s = static_cast<int32_t>(p.rows.size());
+        p.rows.push_back(idx[i]);
+        p.row_grad.resize(p.row_grad.size() + dim, 0.0f);
+      }
+      float* acc = p.row_grad.data() + static_cast<int64_t>(s) * dim;
+      const float* row = val + i * dim;
+      for (int64_t d = 0; d < dim; ++d) acc[d] += row[d];
+    }
   }
   for (int64_t row : p.rows) p.slot[row] = -1;
   double norm2 = 0.0;
@@ -189,13 +195,29 @@ void ModelOptimizer::update(Param& p, const StepConstants& k) const {
     return;
   }
   const int64_t dim = p.row_wise ? p.weight.size(1) : 0;
-  for (size_t s = 0; s < p.rows.size(); ++s) {
+  const size_t n = p.rows.size();
+  constexpr size_t kAhead = 4;  // rows are scattered: fetch a few rows ahead
+  for (size_t s = 0; s < n; ++s) {
+    if (s + kAhead < n) {
+      const int64_t ahead = p.rows[s + kAhead] * dim;
+      for (int64_t d = 0; d < dim; d += 16) {
+        __builtin_prefetch(w + ahead + d, 1);
+        __builtin_prefetch(first + ahead + d, 1);
+        __builtin_prefetch(second + ahead + d, 1);
+      }
+    }
     const int64_t off = p.rows[s] * dim;
     apply(k, w + off, first + off, second + off, p.row_grad.data() + s * dim, dim, 0.0f);
   }
 }
 
 void ModelOptimizer::step() {
+  std::vector<std::vector<torch::Tensor>> parts(1);
+  for (const auto& p : params_) parts[0].push_back(p->weight.grad());
+  step(parts);
+}
+
+void ModelOptimizer::step(const std::vector<std::vector<torch::Tensor>>& parts) {
   ++steps_;
   StepConstants k;
   k.lr = static_cast<float>(lr_);
@@ -204,27 +226,46 @@ void ModelOptimizer::step() {
   k.bias2_sqrt = static_cast<float>(std::sqrt(1 - std::pow(0.999, steps_)));
   k.momentum = static_cast<float>(config_.momentum);
   const int64_t n = static_cast<int64_t>(params_.size());
+  std::vector<std::vector<torch::Tensor>> grads(n);
+  std::vector<std::pair<int64_t, int64_t>> order;  // (cost, parameter)
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t cost = 0;
+    for (const auto& part : parts) {
+      TORCH_CHECK(static_cast<int64_t>(part.size()) == n, "gradient part has ", part.size(),
+                  " tensors for ", n, " parameters");
+      if (!part[i].defined()) continue;
+      grads[i].push_back(part[i]);
+      cost += part[i].is_sparse() ? part[i]._values().numel() : part[i].numel();
+    }
+    order.emplace_back(cost, i);
+  }
+  // Parameters are independent: each thread takes whole parameters, the costliest first (a
+  // step's largest work is a table's rows or the first tower layer, not known in advance).
+  std::sort(order.begin(), order.end(), std::greater<>());
   const bool clip = config_.clip_norm > 0;
   std::vector<double> norms(n, 0.0);
   torch::NoGradGuard no_grad;
-  // Parameters are independent: each thread takes whole parameters (tables first, the
-  // largest work). Without clipping one pass prepares and updates; with it, the global norm
-  // sits between the two.
   const int threads = std::max(1, at::get_num_threads());
+  // Without clipping one pass prepares and updates; with it, the global norm sits between
+  // the two.
   if (!clip) {
-    parallel_each(n, threads, [&](int64_t i) {
-      prepare(*params_[i]);
-      update(*params_[i], k);
+    parallel_each(n, threads, [&](int64_t j) {
+      Param& p = *params_[order[j].second];
+      prepare(p, grads[order[j].second]);
+      update(p, k);
     });
     return;
   }
-  parallel_each(n, threads, [&](int64_t i) { norms[i] = prepare(*params_[i]); });
+  parallel_each(n, threads, [&](int64_t j) {
+    const int64_t i = order[j].second;
+    norms[i] = prepare(*params_[i], grads[i]);
+  });
   double norm2 = 0.0;
   for (double value : norms) norm2 += value;  // in order: the same sum on any thread count
   // torch::nn::utils::clip_grad_norm_'s rule, over dense and row gradients together.
   const double coef = config_.clip_norm / (std::sqrt(norm2) + 1e-6);
   if (coef < 1.0) k.scale = static_cast<float>(coef);
-  parallel_each(n, threads, [&](int64_t i) { update(*params_[i], k); });
+  parallel_each(n, threads, [&](int64_t j) { update(*params_[order[j].second], k); });
 }
 
 void ModelOptimizer::save(torch::serialize::OutputArchive& archive) const {

@@ -141,29 +141,9 @@ double Trainer::compute_gradients(const Batch& batch) {
   };
   // Inside the OpenMP team each slice runs single-threaded on its own core.
   parallel_each(n, n, run);
-  // Slices add up in a fixed order, so a run does not depend on thread timing.
-  for (size_t i = 0; i < params_.size(); ++i) {
-    std::vector<torch::Tensor> parts;
-    for (int k = 0; k < n; ++k) {
-      if (grads[k][i].defined()) parts.push_back(grads[k][i]);
-    }
-    torch::Tensor sum;
-    if (parts.size() == 1) {
-      sum = parts[0];
-    } else if (parts.size() > 1 && parts[0].is_sparse()) {
-      // Concatenated, not coalesced: the optimizer sums duplicate rows as it reads them.
-      std::vector<torch::Tensor> indices, values;
-      for (const auto& part : parts) {
-        indices.push_back(part._indices());
-        values.push_back(part._values());
-      }
-      sum = at::_sparse_coo_tensor_unsafe(torch::cat(indices, 1), torch::cat(values, 0),
-                                          params_[i].sizes());
-    } else {
-      for (const auto& part : parts) sum = sum.defined() ? sum + part : part;
-    }
-    params_[i].mutable_grad() = sum;
-  }
+  // The optimizer adds the slices' gradients up in slice order, so a run does not depend on
+  // thread timing.
+  grads_ = std::move(grads);
   double total = 0.0;
   for (double value : losses) total += value;
   return total;
@@ -202,7 +182,6 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
       const int64_t begin = b * batch_size;
       const int64_t end = std::min(n, begin + batch_size);
       Batch batch = train.gather(order.data_ptr<int64_t>() + begin, end - begin);
-      optimizer_->zero_grad();
       // The embedding penalty joins the gradient, not the reported loss.
       const double loss_value = compute_gradients(batch);
       if (!std::isfinite(loss_value)) {
@@ -211,7 +190,8 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
                             std::to_string(b + 1) + " (try a lower --lr)");
       }
       set_lr(schedule_.rate(state_.step, epoch));
-      optimizer_->step();
+      optimizer_->step(grads_);
+      grads_.clear();
       ++state_.step;
       loss_sum += loss_value * static_cast<double>(end - begin);
       seen += end - begin;

@@ -1,6 +1,8 @@
 // Wide & Deep on the shared feature embeddings.
 #include "dnnrec/wide_deep.h"
 
+#include "dnnrec/tower.h"
+
 namespace dnnrec {
 
 WideDeepImpl::WideDeepImpl(const ModelConfig& config, const FeatureSpec& spec, double offset)
@@ -13,7 +15,8 @@ WideDeepImpl::WideDeepImpl(const ModelConfig& config, const FeatureSpec& spec, d
 
 torch::Tensor WideDeepImpl::forward(const Batch& b) {
   torch::Tensor wide = torch::cat(wide_->forward(b, *this), /*dim=*/1).sum(1);
-  torch::Tensor deep = tower_->forward(torch::cat(deep_->forward(b, *this), /*dim=*/1)).squeeze(1);
+  torch::Tensor deep =
+      run_tower(tower_, torch::cat(deep_->forward(b, *this), /*dim=*/1)).squeeze(1);
   torch::Tensor out = wide + deep + offset_;
   if (biases_) out = out + biases_->forward(b, *this);
   return out;

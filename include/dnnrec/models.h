@@ -39,6 +39,9 @@ class RecModelImpl : public torch::nn::Module {
 };
 using RecModel = std::shared_ptr<RecModelImpl>;
 
+/// x = max(x, 0) over n CPU floats, in place (NaN stays NaN, as with torch's relu).
+void relu_in_place(float* x, int64_t n);
+
 /// Inverted dropout like nn::Dropout (identity in eval mode), with the keep mask drawn from a
 /// fast portable generator (splitmix64, 16 bits per draw) instead of torch's per-element
 /// Bernoulli sampling, which costs more than the tower's matrix products on CPU. The generator
@@ -48,8 +51,17 @@ class FastDropoutImpl : public torch::nn::Module {
  public:
   explicit FastDropoutImpl(double p);
   torch::Tensor forward(const torch::Tensor& x);
+  /// relu then this dropout (training mode; identity mask in eval mode) in place over n CPU
+  /// floats, drawing the mask forward() would: the fused tower's activation.
+  void relu_and_drop(float* x, int64_t n);
+  /// The factor kept units are scaled by while training (1 / keep probability, or 1).
+  float train_scale() const { return threshold_ == 0 ? 1.0f : scale_; }
 
  private:
+  /// n 16-bit draws (a unit is dropped when its draw is below threshold_), in a per-thread
+  /// buffer valid until the next call on the thread.
+  const uint16_t* draw(int64_t n);
+
   double p_;
   uint32_t threshold_;  // a 16-bit draw below it drops the unit
   float scale_;         // 1 / keep probability

@@ -36,6 +36,11 @@ class ModelOptimizer {
   /// embedding tables, duplicate rows allowed), after clipping their global norm to
   /// train.clip_norm when it is set. Parameters without a gradient are left alone.
   void step();
+  /// The same with the gradient given in parts: parts[k][i] is part k of the gradient of
+  /// parameter i (in the model's parameters() order; undefined where part k has none). The
+  /// parts of a parameter are summed in order k = 0, 1, ... - the trainer's slices of a batch,
+  /// read where they lie instead of being added or concatenated first.
+  void step(const std::vector<std::vector<torch::Tensor>>& parts);
   void set_lr(double lr) { lr_ = lr; }
 
   /// Number of embedding tables updated row-wise.
@@ -54,9 +59,9 @@ class ModelOptimizer {
   struct StepConstants {
     float lr, scale, step_size, bias2_sqrt, momentum;
   };
-  /// Reads p's gradient (summing duplicate rows of a table); returns its squared norm when
-  /// clipping, else 0.
-  double prepare(Param& p) const;
+  /// Reads p's gradient parts (summing duplicate rows of a table); returns the squared norm
+  /// of their sum when clipping, else 0.
+  double prepare(Param& p, const std::vector<torch::Tensor>& parts) const;
   void update(Param& p, const StepConstants& k) const;
   /// One fused update of n consecutive elements.
   void apply(const StepConstants& k, float* __restrict w, float* __restrict first,

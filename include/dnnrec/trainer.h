@@ -107,8 +107,8 @@ class Trainer {
   torch::Tensor loss(const torch::Tensor& output, const torch::Tensor& target) const;
   /// Summed (not averaged) loss of a slice of a batch.
   torch::Tensor loss_sum(const torch::Tensor& output, const torch::Tensor& target) const;
-  /// Fills every parameter's .grad with the gradient of the batch's mean loss (plus the
-  /// embedding penalty) and returns the mean loss.
+  /// Computes the gradient of the batch's mean loss (plus the embedding penalty) into grads_,
+  /// one part per slice of the batch, and returns the mean loss.
   double compute_gradients(const Batch& batch);
 
   torch::Tensor postprocess(const torch::Tensor& raw) const;
@@ -119,6 +119,8 @@ class Trainer {
   torch::Device device_;
   std::unique_ptr<ModelOptimizer> optimizer_;
   std::vector<torch::Tensor> params_;
+  /// The last batch's gradient: grads_[slice][parameter], summed by the optimizer's step.
+  std::vector<std::vector<torch::Tensor>> grads_;
   uint64_t dropout_seed_ = 0;  ///< drawn from torch's generator: train.seed fixes it
   std::string loss_name_;
   TrainState state_;
