@@ -116,8 +116,7 @@ int Trainer::slices(int64_t size) const {
   return static_cast<int>(std::clamp<int64_t>(size / 32, 1, std::max(threads, 1)));
 }
 
-double Trainer::compute_gradients(const Batch& batch) {
-  const int64_t size = batch.size();
+double Trainer::compute_gradients(const TensorData& data, const int64_t* rows, int64_t size) {
   const int n = slices(size);
   const double l2 = config_.train.embedding_l2;
   std::vector<std::vector<torch::Tensor>> grads(n);
@@ -127,7 +126,8 @@ double Trainer::compute_gradients(const Batch& batch) {
   for (auto& seed : slice_seeds) seed = seeds.next();
   auto run = [&](int k) {
     const int64_t begin = size * k / n, end = size * (k + 1) / n;
-    const Batch part = n == 1 ? batch : batch.slice(begin, end);
+    // Each slice assembles its own examples, on its own thread.
+    const Batch part = data.gather(rows + begin, end - begin);
     DropoutStream stream(slice_seeds[k]);
     // Each slice's loss is its sum over the whole batch size, so the slices' gradients add up
     // to the gradient of the batch mean; the penalty is scaled the same way.
@@ -181,9 +181,9 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
     for (int64_t b = 0; b < state_.batches; ++b) {
       const int64_t begin = b * batch_size;
       const int64_t end = std::min(n, begin + batch_size);
-      Batch batch = train.gather(order.data_ptr<int64_t>() + begin, end - begin);
       // The embedding penalty joins the gradient, not the reported loss.
-      const double loss_value = compute_gradients(batch);
+      const double loss_value =
+          compute_gradients(train, order.data_ptr<int64_t>() + begin, end - begin);
       if (!std::isfinite(loss_value)) {
         throw DivergedError("training diverged: loss is " + std::to_string(loss_value) +
                             " at epoch " + std::to_string(epoch) + ", batch " +

@@ -34,7 +34,7 @@ class TensorData {
   int64_t size() const { return columns_.rows; }
   /// The examples at `index` (int64, any device), in that order.
   Batch gather(const torch::Tensor& index) const;
-  /// The examples at rows[0..n).
+  /// The examples at rows[0..n). Const methods are safe to call from several threads at once.
   Batch gather(const int64_t* rows, int64_t n) const;
   /// Examples [begin, end).
   Batch slice(int64_t begin, int64_t end) const;

@@ -107,9 +107,10 @@ class Trainer {
   torch::Tensor loss(const torch::Tensor& output, const torch::Tensor& target) const;
   /// Summed (not averaged) loss of a slice of a batch.
   torch::Tensor loss_sum(const torch::Tensor& output, const torch::Tensor& target) const;
-  /// Computes the gradient of the batch's mean loss (plus the embedding penalty) into grads_,
-  /// one part per slice of the batch, and returns the mean loss.
-  double compute_gradients(const Batch& batch);
+  /// Computes the gradient of the mean loss (plus the embedding penalty) of the batch of
+  /// data's examples rows[0..size) into grads_, one part per slice of the batch, and returns
+  /// the mean loss.
+  double compute_gradients(const TensorData& data, const int64_t* rows, int64_t size);
 
   torch::Tensor postprocess(const torch::Tensor& raw) const;
   void set_lr(double lr);
