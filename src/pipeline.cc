@@ -178,6 +178,7 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   spdlog::debug("effective config:\n{}", config.to_yaml());
   check_blas();
   const int threads = configure_threads(config.train.threads);
+  keep_freed_memory();
   const torch::Device device = select_device(config.train.device);
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
   spdlog::info("seed {}, {} threads, device {}", config.train.seed, threads, device.str());

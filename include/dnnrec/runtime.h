@@ -47,6 +47,10 @@ bool is_terminal(int fd);
 /// Logs a loud warning when libtorch is running on the reference BLAS (about 5x slower).
 void check_blas();
 
+/// Tunes glibc's allocator for training: freed memory is kept for the next step instead of
+/// being returned to the kernel (and faulted in again). Process-wide.
+void keep_freed_memory();
+
 /// Sets torch's intra-op threads (0 = all cores); returns the count in use.
 int configure_threads(int threads);
 
