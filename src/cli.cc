@@ -3,6 +3,7 @@
 #include "dnnrec/cli.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <cxxopts.hpp>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -20,12 +22,14 @@
 #include "dnnrec/movielens.h"
 #include "dnnrec/pipeline.h"
 #include "dnnrec/runtime.h"
+#include "dnnrec/sweep.h"
 #include "dnnrec/trainer.h"
 
 namespace dnnrec::cli {
 namespace {
 
 using json = nlohmann::ordered_json;
+namespace fs = std::filesystem;
 
 constexpr const char* kUsage =
     "dnnrec: a DNN recommender trainer for MovieLens-style data\n"
@@ -34,6 +38,7 @@ constexpr const char* kUsage =
     "\n"
     "commands:\n"
     "  train      train a model and write a run directory (config, history, checkpoints, metrics)\n"
+    "  sweep      grid / random search over config keys, several seeds per trial, leaderboard\n"
     "  evaluate   metrics of a checkpoint on the test, val or train split\n"
     "  predict    score (userId, movieId) pairs from a CSV\n"
     "  recommend  top-k movies a user has not rated\n"
@@ -146,28 +151,35 @@ void start_logging(const cxxopts::ParseResult& r) {
   init_logging(r["quiet"].as<bool>() ? "warn" : get(r, "log-level", "info"));
 }
 
-// Splits every "--set K=V" out of args so that cxxopts never splits values on commas.
-std::vector<std::pair<std::string, std::string>> extract_sets(std::vector<std::string>& args) {
-  std::vector<std::pair<std::string, std::string>> sets;
-  std::vector<std::string> rest;
+// Takes every "--NAME VALUE" / "--NAME=VALUE" out of args (in order), so that cxxopts never
+// splits the values on commas.
+std::vector<std::string> extract_repeated(std::vector<std::string>& args, const std::string& name) {
+  const std::string flag = "--" + name;
+  std::vector<std::string> values, rest;
   for (size_t i = 0; i < args.size(); ++i) {
-    std::string value;
-    if (args[i] == "--set") {
-      if (i + 1 >= args.size()) throw ConfigError("--set needs KEY=VALUE");
-      value = args[++i];
-    } else if (args[i].rfind("--set=", 0) == 0) {
-      value = args[i].substr(6);
+    if (args[i] == flag) {
+      if (i + 1 >= args.size()) throw ConfigError(flag + " needs a value");
+      values.push_back(args[++i]);
+    } else if (args[i].rfind(flag + "=", 0) == 0) {
+      values.push_back(args[i].substr(flag.size() + 1));
     } else {
       rest.push_back(args[i]);
-      continue;
     }
+  }
+  args = rest;
+  return values;
+}
+
+// Every "--set K=V" of args, split into (K, V).
+std::vector<std::pair<std::string, std::string>> extract_sets(std::vector<std::string>& args) {
+  std::vector<std::pair<std::string, std::string>> sets;
+  for (const std::string& value : extract_repeated(args, "set")) {
     const size_t eq = value.find('=');
     if (eq == std::string::npos || eq == 0) {
       throw ConfigError("--set '" + value + "': expected KEY=VALUE, e.g. --set train.lr=0.003");
     }
     sets.emplace_back(value.substr(0, eq), value.substr(eq + 1));
   }
-  args = rest;
   return sets;
 }
 
@@ -188,6 +200,60 @@ void on_interrupt(int) {
   // kill(0) signal both the process and its group, and each of its threads can take one.
 }
 
+// The dnnrec executable (for the sweep's trials).
+std::string self_path() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot find the dnnrec executable (/proc/self/exe): " + ec.message());
+  return exe.string();
+}
+
+// scripts/plot.py: $DNNREC_PLOT_SCRIPT, else beside the executable's source tree (build/dnnrec
+// -> scripts/plot.py) or an installed share/dnnrec/plot.py.
+std::string plot_script() {
+  if (const char* env = std::getenv("DNNREC_PLOT_SCRIPT")) return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "";
+  for (const fs::path& candidate : {exe.parent_path().parent_path() / "scripts" / "plot.py",
+                                    exe.parent_path().parent_path() / "share/dnnrec/plot.py"}) {
+    if (fs::exists(candidate, ec)) return candidate.string();
+  }
+  return "";
+}
+
+// Learning curves (and for a sweep its comparison plots) as PNGs in dir, by scripts/plot.py.
+// Plots are a convenience: failing to draw them is logged, never an error. DNNREC_NO_PLOTS=1
+// turns them off (the test suite sets it).
+void draw_plots(const std::string& dir) {
+  const char* off = std::getenv("DNNREC_NO_PLOTS");
+  if (off != nullptr && std::string(off) != "0" && std::string(off) != "") return;
+  const std::string script = plot_script();
+  if (script.empty()) {
+    spdlog::info("plots skipped: scripts/plot.py not found (set DNNREC_PLOT_SCRIPT)");
+    return;
+  }
+  // Debian's python3 (where python3-matplotlib lives) before whatever python3 PATH finds.
+  std::string python = "python3";
+  if (const char* env = std::getenv("DNNREC_PYTHON")) {
+    python = env;
+  } else if (::access("/usr/bin/python3", X_OK) == 0) {
+    python = "/usr/bin/python3";
+  }
+  const std::string log = dir + "/plot.log";
+  const std::string command = shell_quote(python) + " " + shell_quote(script) + " " +
+                              shell_quote(dir) + " > " + shell_quote(log) + " 2>&1";
+  const int status = std::system(command.c_str());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (code == 0) {
+    spdlog::info("plots written to {}", dir);
+  } else if (code == 3) {
+    spdlog::info("plots skipped: python3-matplotlib is not installed");
+  } else {
+    spdlog::warn("plots failed (exit {}); see {}", code, log);
+  }
+}
+
 void print_metrics(std::ostream& out, const std::string& label,
                    const std::map<std::string, double>& metrics,
                    const std::map<std::string, double>& std_dev = {}) {
@@ -205,18 +271,12 @@ void print_metrics(std::ostream& out, const std::string& label,
   out << "\n";
 }
 
-int train(std::vector<std::string> args, std::ostream& out) {
-  const auto sets = extract_sets(args);
-  Command cmd("train", "Train a model on a MovieLens folder and write a run directory.");
+// The flags of every config field that has one (train's options, and sweep's base).
+void add_config_flags(Command& cmd) {
   cmd.add("config", "YAML config file (default: built-in defaults, as configs/default.yaml)",
           "FILE");
   cmd.add("set", "Set any config key: --set train.lr=0.003 (repeatable; wins over flags)",
           "KEY=VALUE");
-  cmd.add_flag("json", "Print metrics.json to stdout");
-  cmd.add_flag("dry-run",
-               "Load, split and featurise the data and build the model, then stop (checks a "
-               "config and data; times loading)");
-  const Config defaults;
   for (const FieldInfo& field : config_fields()) {
     if (field.flag.empty()) continue;
     const std::string help =
@@ -232,14 +292,11 @@ int train(std::vector<std::string> args, std::ostream& out) {
                               : "VALUE");
     }
   }
-  auto r = cmd.parse(args);
-  if (r["help"].as<bool>()) {
-    out << cmd.help()
-        << "\nAny key of the config (see configs/default.yaml) can be set with "
-           "--set section.key=value.\n";
-    return kExitOk;
-  }
-  start_logging(r);
+}
+
+// defaults < --config FILE < flags < --set.
+Config config_from(const cxxopts::ParseResult& r,
+                   const std::vector<std::pair<std::string, std::string>>& sets) {
   Config config;
   if (r.count("config")) config.merge_yaml_file(r["config"].as<std::string>());
   for (const FieldInfo& field : config_fields()) {
@@ -249,25 +306,60 @@ int train(std::vector<std::string> args, std::ostream& out) {
   }
   for (const auto& [key, value] : sets) config.set(key, value);
   config.validate();
+  return config;
+}
 
-  std::string command_line = args[0];  // "dnnrec train"
-  for (size_t i = 1; i < args.size(); ++i) command_line += " " + shell_quote(args[i]);
-  for (const auto& [key, value] : sets) command_line += " --set " + shell_quote(key + "=" + value);
+std::string command_line_of(const std::vector<std::string>& args,
+                            const std::vector<std::pair<std::string, std::string>>& sets,
+                            const std::vector<std::pair<std::string, std::string>>& more = {}) {
+  std::string line = args[0];  // "dnnrec train"
+  for (size_t i = 1; i < args.size(); ++i) line += " " + shell_quote(args[i]);
+  for (const auto& [key, value] : sets) line += " --set " + shell_quote(key + "=" + value);
+  for (const auto& [flag, value] : more) line += " --" + flag + " " + shell_quote(value);
+  return line;
+}
 
+// Runs body with SIGINT / SIGTERM turned into the trainer's interrupt flag, restoring the
+// previous handlers afterwards.
+template <class Body>
+auto with_interrupts(Body&& body) {
   first_interrupt_ns.store(0);
   Trainer::interrupt_flag().store(false);
   auto previous_int = std::signal(SIGINT, on_interrupt);
   auto previous_term = std::signal(SIGTERM, on_interrupt);
-  TrainResult result;
-  try {
-    result = run_train(config, command_line, r["dry-run"].as<bool>());
-  } catch (...) {
-    std::signal(SIGINT, previous_int);
-    std::signal(SIGTERM, previous_term);
-    throw;
+  struct Restore {
+    decltype(previous_int) i, t;
+    ~Restore() {
+      std::signal(SIGINT, i);
+      std::signal(SIGTERM, t);
+    }
+  } restore{previous_int, previous_term};
+  return body();
+}
+
+int train(std::vector<std::string> args, std::ostream& out) {
+  const auto sets = extract_sets(args);
+  Command cmd("train", "Train a model on a MovieLens folder and write a run directory.");
+  cmd.add_flag("json", "Print metrics.json to stdout");
+  cmd.add_flag("dry-run",
+               "Load, split and featurise the data and build the model, then stop (checks a "
+               "config and data; times loading)");
+  add_config_flags(cmd);
+  auto r = cmd.parse(args);
+  if (r["help"].as<bool>()) {
+    out << cmd.help()
+        << "\nAny key of the config (see configs/default.yaml) can be set with "
+           "--set section.key=value.\n";
+    return kExitOk;
   }
-  std::signal(SIGINT, previous_int);
-  std::signal(SIGTERM, previous_term);
+  start_logging(r);
+  const Config config = config_from(r, sets);
+
+  const std::string command_line = command_line_of(args, sets);
+  const bool dry_run = r["dry-run"].as<bool>();
+  const TrainResult result =
+      with_interrupts([&] { return run_train(config, command_line, dry_run); });
+  if (!dry_run && config.output.plots) draw_plots(result.run_dir);
   if (r["json"].as<bool>()) {
     out << result.to_json() << "\n";
   } else if (r["dry-run"].as<bool>()) {
@@ -293,22 +385,122 @@ int train(std::vector<std::string> args, std::ostream& out) {
   return kExitOk;
 }
 
+int sweep(std::vector<std::string> args, std::ostream& out) {
+  const auto sets = extract_sets(args);
+  const std::vector<std::string> grids = extract_repeated(args, "grid");
+  const std::vector<std::string> ranges = extract_repeated(args, "range");
+  Command cmd("sweep",
+              "Train one run per trial of a grid or random search (several seeds each, some "
+              "at once) and rank them in a leaderboard. Re-running the same command resumes.");
+  cmd.add("grid",
+          "KEY=V1,V2,...: a grid axis over a config key (repeatable; lr or train.lr; "
+          "a list key separates its values with ';': hidden=256,128;128,64)",
+          "KEY=V,...");
+  cmd.add("range", "KEY=LO:HI[:lin|log|int|logint]: a random-search range (repeatable)",
+          "KEY=LO:HI");
+  cmd.add("random", "Random draws over the --range keys per grid point (default: 0)", "N");
+  cmd.add("sweep-seed", "Seed of the random draws (default: 0)", "N");
+  cmd.add("jobs", "Trials at once; the cores are split between them (default: 1)", "N");
+  cmd.add("metric",
+          "Validation metric to rank by: val_rmse, val_auc, ... (default: the "
+          "monitored metric)",
+          "NAME");
+  cmd.add_flag("json", "Print the sweep's summary and leaderboard as one JSON object");
+  add_config_flags(cmd);
+  auto r = cmd.parse(args);
+  if (r["help"].as<bool>()) {
+    out << cmd.help()
+        << "\nEvery train option sets the base config of each trial; --seeds is the seeds per "
+           "trial and --out the sweep directory (required).\n";
+    return kExitOk;
+  }
+  start_logging(r);
+  SweepOptions options;
+  options.base = config_from(r, sets);
+  for (const auto& g : grids) options.grid.push_back(parse_grid_axis(g));
+  for (const auto& range : ranges) options.ranges.push_back(parse_range(range));
+  options.random = static_cast<int>(to_int(get(r, "random", "0"), "random"));
+  options.random_seed = static_cast<uint64_t>(to_int(get(r, "sweep-seed", "0"), "sweep-seed"));
+  options.jobs = static_cast<int>(to_int(get(r, "jobs", "1"), "jobs"));
+  options.metric = get(r, "metric", "auto");
+  options.seeds = options.base.train.seeds;
+  options.out = options.base.output.dir;
+  if (options.out.empty()) throw ConfigError("dnnrec sweep: --out DIR is required");
+  if (options.grid.empty() && options.ranges.empty()) {
+    throw ConfigError(
+        "dnnrec sweep: nothing to sweep; give --grid KEY=V1,V2 or --range with "
+        "--random N");
+  }
+  options.binary = self_path();
+  std::vector<std::pair<std::string, std::string>> swept;
+  for (const auto& g : grids) swept.emplace_back("grid", g);
+  for (const auto& range : ranges) swept.emplace_back("range", range);
+  options.command_line = command_line_of(args, sets, swept);
+  const SweepResult result = with_interrupts([&] { return run_sweep(options); });
+  if (options.base.output.plots && !result.leaderboard.empty()) draw_plots(result.dir);
+  if (r["json"].as<bool>()) {
+    out << result.to_json() << "\n";
+  } else {
+    std::string text = read_text_file(result.dir + "/leaderboard.md");
+    out << text << "\n"
+        << result.trials << " trials: " << result.ran << " run now, " << result.reused
+        << " finished before, " << result.failed << " failed\n";
+    if (!result.best_config.empty()) out << "best config: " << result.best_config << "\n";
+  }
+  if (result.interrupted) {
+    spdlog::warn("sweep interrupted; run the same command again to finish it");
+    return kExitInterrupted;
+  }
+  return result.failed > 0 ? kExitFailure : kExitOk;
+}
+
 int evaluate(const std::vector<std::string>& args, std::ostream& out) {
-  Command cmd("evaluate", "Metrics of a checkpoint on a split of its data.");
-  cmd.add("checkpoint", "Checkpoint file (best.pt, last.pt, ...)", "FILE");
+  Command cmd("evaluate",
+              "Metrics of a checkpoint (or of every run of a run or sweep "
+              "directory) on a split of its data.");
+  cmd.add("checkpoint", "Checkpoint file (best.pt, last.pt, ...), run directory or sweep directory",
+          "PATH");
   cmd.add("data", "MovieLens folder (default: the one stored in the checkpoint)", "DIR");
   cmd.add("split", "Split to evaluate: test|val|train (default: test)", "NAME");
   cmd.add_flag("json", "Print one JSON object to stdout");
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) return out << cmd.help(), kExitOk;
   start_logging(r);
-  EvalResult result =
-      run_evaluate(require(r, "checkpoint", "evaluate"), get(r, "data"), get(r, "split", "test"));
+  const std::string path = require(r, "checkpoint", "evaluate");
+  const std::vector<std::string> checkpoints = checkpoints_of(path);
+  std::vector<EvalResult> results;
+  for (const auto& checkpoint : checkpoints) {
+    results.push_back(run_evaluate(checkpoint, get(r, "data"), get(r, "split", "test")));
+  }
+  const bool single = checkpoints.size() == 1 && checkpoints.front() == path;
   if (r["json"].as<bool>()) {
-    out << result.to_json() << "\n";
-  } else {
+    if (single) {
+      out << results.front().to_json() << "\n";
+    } else {
+      json all = json::array();
+      for (const auto& result : results) all.push_back(json::parse(result.to_json()));
+      out << json{{"path", path}, {"results", all}}.dump(2) << "\n";
+    }
+  } else if (single) {
+    const EvalResult& result = results.front();
     print_metrics(out, result.split + " (" + std::to_string(result.examples) + " examples)",
                   result.metrics);
+  } else {
+    // One row per checkpoint, the metrics as columns.
+    out << "| checkpoint | examples |";
+    for (const auto& [name, unused] : results.front().metrics) out << " " << name << " |";
+    out << "\n| --- | --- |";
+    for (size_t i = 0; i < results.front().metrics.size(); ++i) out << " --- |";
+    out << "\n";
+    char buffer[32];
+    for (const auto& result : results) {
+      out << "| " << result.checkpoint << " | " << result.examples << " |";
+      for (const auto& [name, value] : result.metrics) {
+        std::snprintf(buffer, sizeof(buffer), " %.4f |", value);
+        out << buffer;
+      }
+      out << "\n";
+    }
   }
   return kExitOk;
 }
@@ -319,13 +511,28 @@ int predict(const std::vector<std::string>& args, std::ostream& out) {
   cmd.add("data", "MovieLens folder (default: the one stored in the checkpoint)", "DIR");
   cmd.add("input", "CSV of pairs with header userId,movieId", "PAIRS.csv");
   cmd.add("output", "Where to write userId,movieId,prediction; - for stdout (default: -)", "FILE");
+  cmd.add_flag("json", "Print a JSON summary (rows, unknown ids) to stdout; needs --output FILE");
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) return out << cmd.help(), kExitOk;
   start_logging(r);
   const std::string output = get(r, "output", "-");
+  const bool as_json = r["json"].as<bool>();
+  if (as_json && output == "-") {
+    throw ConfigError(
+        "dnnrec predict: --json prints a summary on stdout, so the predictions "
+        "need --output FILE");
+  }
   PredictResult result = run_predict(require(r, "checkpoint", "predict"), get(r, "data"),
                                      require(r, "input", "predict"), output);
   if (output != "-") spdlog::info("{} predictions written to {}", result.rows, output);
+  if (as_json) {
+    out << json{{"output", output},
+                {"rows", result.rows},
+                {"unknown_users", result.unknown_users},
+                {"unknown_movies", result.unknown_movies}}
+               .dump(2)
+        << "\n";
+  }
   return kExitOk;
 }
 
@@ -393,6 +600,7 @@ int sample(const std::vector<std::string>& args, std::ostream& out) {
   cmd.add("ratings", "Number of ratings (default: 20000)", "N");
   cmd.add("tags", "Number of tag applications (default: 1000)", "N");
   cmd.add("seed", "Random seed (default: 7)", "N");
+  cmd.add_flag("json", "Print what was written as one JSON object");
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) return out << cmd.help(), kExitOk;
   start_logging(r);
@@ -404,8 +612,42 @@ int sample(const std::vector<std::string>& args, std::ostream& out) {
   options.seed = static_cast<uint64_t>(to_int(get(r, "seed", "7"), "seed"));
   const std::string dir = require(r, "out", "sample");
   write_sample_movielens(dir, options);
-  out << dir << "\n";
+  if (r["json"].as<bool>()) {
+    out << json{{"out", dir},
+                {"users", options.users},
+                {"movies", options.movies},
+                {"ratings", options.ratings},
+                {"tags", options.tags},
+                {"seed", options.seed}}
+               .dump(2)
+        << "\n";
+  } else {
+    out << dir << "\n";
+  }
   return kExitOk;
+}
+
+// The config as {section: {name: value}}, each value with its JSON type.
+json config_json(const Config& c) {
+  json doc = json::object();
+  for (const FieldInfo& f : config_fields()) {
+    const size_t dot = f.key.find('.');
+    const std::string section = f.key.substr(0, dot), name = f.key.substr(dot + 1);
+    const std::string value = c.get(f.key);
+    json v = value;
+    if (f.type == "int" || f.type == "float" || f.type == "bool") {
+      v = json::parse(value);
+    } else if (f.type == "int_list") {
+      v = json::array();
+      std::istringstream in(value);
+      std::string item;
+      while (std::getline(in, item, ',')) {
+        if (!item.empty()) v.push_back(std::stoll(item));
+      }
+    }
+    doc[section][name] = v;
+  }
+  return doc;
 }
 
 int config(std::vector<std::string> args, std::ostream& out) {
@@ -415,10 +657,15 @@ int config(std::vector<std::string> args, std::ostream& out) {
   cmd.add("set", "Set any config key: --set train.lr=0.003 (repeatable)", "KEY=VALUE");
   cmd.add_flag("markdown", "Print the table of every key (the README's config table)");
   cmd.add_flag("models", "List the model names --model accepts");
+  cmd.add_flag("json", "Print the effective config (or with --models the names) as JSON");
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) return out << cmd.help(), kExitOk;
   start_logging(r);
   if (r["models"].as<bool>()) {
+    if (r["json"].as<bool>()) {
+      out << json{{"models", model_names()}}.dump(2) << "\n";
+      return kExitOk;
+    }
     for (const std::string& name : model_names()) out << name << "\n";
     return kExitOk;
   }
@@ -438,6 +685,10 @@ int config(std::vector<std::string> args, std::ostream& out) {
   if (r.count("config")) c.merge_yaml_file(r["config"].as<std::string>());
   for (const auto& [key, value] : sets) c.set(key, value);
   c.validate();
+  if (r["json"].as<bool>()) {
+    out << config_json(c).dump(2) << "\n";
+    return kExitOk;
+  }
   out << c.to_yaml();
   return kExitOk;
 }
@@ -457,14 +708,15 @@ int run(const std::vector<std::string>& args, std::ostream& out) {
   std::vector<std::string> rest = {"dnnrec " + command};
   rest.insert(rest.end(), args.begin() + 2, args.end());
   if (command == "train") return train(rest, out);
+  if (command == "sweep") return sweep(rest, out);
   if (command == "evaluate") return evaluate(rest, out);
   if (command == "predict") return predict(rest, out);
   if (command == "recommend") return recommend(rest, out);
   if (command == "info") return info(rest, out);
   if (command == "sample") return sample(rest, out);
   if (command == "config") return config(rest, out);
-  const std::string hint =
-      nearest(command, {"train", "evaluate", "predict", "recommend", "info", "sample", "config"});
+  const std::string hint = nearest(
+      command, {"train", "sweep", "evaluate", "predict", "recommend", "info", "sample", "config"});
   throw ConfigError("unknown command '" + command + "'" +
                     (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
                     " (dnnrec --help lists the commands)");

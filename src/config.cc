@@ -308,6 +308,9 @@ const std::vector<Field>& fields() {
                    "tracked)."),
 
       DNNREC_FIELD(output, dir, "out", "Run directory; empty = runs/<timestamp>."),
+      DNNREC_FIELD(output, plots, "plots",
+                   "Draw learning curves (PNG) into the run directory with scripts/plot.py when "
+                   "python3-matplotlib is installed."),
   };
   return table;
 }

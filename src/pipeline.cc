@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <unordered_set>
 
 #include "dnnrec/batch.h"
@@ -385,6 +386,73 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
   result.examples = data.size();
   result.metrics = r.trainer->evaluate(data);
   return result;
+}
+
+namespace {
+
+// The checkpoint a run directory's metrics came from: metrics.json's, else best.pt, last.pt.
+std::vector<std::string> run_checkpoints(const fs::path& dir) {
+  const fs::path metrics = dir / "metrics.json";
+  if (fs::exists(metrics)) {
+    json doc;
+    try {
+      doc = json::parse(read_text_file(metrics.string()));
+    } catch (const json::exception& e) {
+      throw CheckpointError(metrics.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    if (doc.contains("per_seed")) {  // several seeds: each sub-run's
+      std::vector<std::string> all;
+      for (const auto& run : doc["per_seed"]) {
+        if (run.contains("checkpoint")) all.push_back(run["checkpoint"].get<std::string>());
+      }
+      if (!all.empty()) return all;
+    } else if (doc.contains("checkpoint") && fs::exists(doc["checkpoint"].get<std::string>())) {
+      return {doc["checkpoint"].get<std::string>()};
+    }
+  }
+  for (const char* name : {"best.pt", "last.pt"}) {
+    if (fs::exists(dir / name)) return {(dir / name).string()};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> checkpoints_of(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return {path};
+  std::vector<std::string> out;
+  const fs::path trials = fs::path(path) / "trials";
+  if (fs::is_directory(trials, ec)) {
+    // A sweep: every finished trial, in leaderboard order when there is one.
+    std::vector<fs::path> runs;
+    const fs::path board = fs::path(path) / "leaderboard.csv";
+    if (fs::exists(board)) {
+      std::istringstream in(read_text_file(board.string()));
+      std::string line;
+      std::getline(in, line);  // header
+      while (std::getline(in, line)) {
+        const size_t a = line.find(','), b = line.find(',', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        runs.push_back(trials / line.substr(a + 1, b - a - 1) / "run");
+      }
+    } else {
+      for (const auto& entry : fs::directory_iterator(trials)) runs.push_back(entry.path() / "run");
+      std::sort(runs.begin(), runs.end());
+    }
+    for (const auto& run : runs) {
+      for (auto& c : run_checkpoints(run)) out.push_back(std::move(c));
+    }
+    if (out.empty()) throw CheckpointError(path + ": a sweep directory without finished trials");
+    return out;
+  }
+  out = run_checkpoints(path);
+  if (out.empty()) {
+    throw CheckpointError(path +
+                          ": a directory without best.pt, last.pt or metrics.json (give "
+                          "a checkpoint file, a run directory or a sweep directory)");
+  }
+  return out;
 }
 
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,

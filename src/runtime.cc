@@ -1,10 +1,10 @@
 // Logging, atomic writes, run directories, BLAS detection, threads.
 #include "dnnrec/runtime.h"
 
+#include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <malloc.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 #include <unistd.h>

@@ -150,6 +150,8 @@ struct TrainConfig {
 struct OutputConfig {
   /// Run directory; empty = runs/<timestamp>.
   std::string dir = "";
+  /// Learning-curve PNGs by scripts/plot.py at the end of a run (when matplotlib is there).
+  bool plots = true;
 };
 
 /// The whole effective configuration of a run.

@@ -57,6 +57,12 @@ struct EvalResult {
 EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
                         const std::string& split);
 
+/// The checkpoints `path` stands for: a checkpoint file itself; a run directory's checkpoint
+/// (the one its metrics.json names, else best.pt, else last.pt; each seed's with several
+/// seeds); a sweep directory's finished trials' checkpoints in leaderboard order. Throws
+/// CheckpointError for a directory with none.
+std::vector<std::string> checkpoints_of(const std::string& path);
+
 /// What `dnnrec predict` did.
 struct PredictResult {
   int64_t rows = 0;
