@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "dnnrec/error.h"
@@ -149,19 +150,7 @@ ModelCheckpoint::ModelCheckpoint(std::string run_dir, const TrainConfig& config,
 void ModelCheckpoint::on_epoch_end(Trainer& trainer) {
   const TrainState& s = trainer.state();
   const bool weights_only = config_.save_weights_only;
-  if (config_.checkpoint_every > 0 && s.epoch % config_.checkpoint_every == 0) {
-    std::map<std::string, double> values = s.logs;
-    values["epoch"] = s.epoch;
-    values["step"] = static_cast<double>(s.step);
-    values["monitor"] = monitored_value(trainer, monitor_);
-    const std::string dir = run_dir_ + "/checkpoints";
-    std::filesystem::create_directories(dir);
-    const std::string path = dir + "/" + format_template(config_.checkpoint_name, values);
-    save_(path, weights_only);
-    written_.push_back(path);
-    spdlog::debug("checkpoint written: {}", path);
-  }
-  save_(run_dir_ + "/last.pt", weights_only);
+  // The best first, so the state every checkpoint holds for a resume includes this epoch.
   if (config_.save_best) {
     const double value = monitored_value(trainer, monitor_);
     if (best_epoch_ == 0 || improved(value, best_, maximize_, 0.0)) {
@@ -171,6 +160,42 @@ void ModelCheckpoint::on_epoch_end(Trainer& trainer) {
       spdlog::info("{} improved to {:.4f}: best.pt written (epoch {})", monitor_, value, s.epoch);
     }
   }
+  if (config_.checkpoint_every > 0 && s.epoch % config_.checkpoint_every == 0) {
+    std::map<std::string, double> values = s.logs;
+    values["epoch"] = s.epoch;
+    values["step"] = static_cast<double>(s.step);
+    values["monitor"] = monitored_value(trainer, monitor_);
+    const std::string dir = run_dir_ + "/checkpoints";
+    std::filesystem::create_directories(dir);
+    const std::string path = dir + "/" + format_template(config_.checkpoint_name, values);
+    written_.push_back(path);
+    save_(path, weights_only);
+    spdlog::debug("checkpoint written: {}", path);
+  }
+  save_(run_dir_ + "/last.pt", weights_only);
+}
+
+void ModelCheckpoint::on_batch_end(Trainer& trainer) {
+  const TrainState& s = trainer.state();
+  // Mid-epoch resume points for long epochs; the epoch's end writes last.pt anyway.
+  if (config_.checkpoint_every_steps <= 0 || s.batch == s.batches ||
+      s.step % config_.checkpoint_every_steps != 0) {
+    return;
+  }
+  save_(run_dir_ + "/last.pt", config_.save_weights_only);
+  spdlog::debug("last.pt written at step {} (epoch {}, batch {})", s.step, s.epoch, s.batch);
+}
+
+std::string ModelCheckpoint::save_state() const {
+  return nlohmann::json{{"best", best_}, {"best_epoch", best_epoch_}, {"written", written_}}.dump();
+}
+
+void ModelCheckpoint::load_state(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  // JSON has no infinity: the starting value (before any epoch) is written as null.
+  if (!j.at("best").is_null()) best_ = j.at("best").get<double>();
+  best_epoch_ = j.at("best_epoch").get<int>();
+  written_ = j.at("written").get<std::vector<std::string>>();
 }
 
 EarlyStopping::EarlyStopping(const TrainConfig& config)
@@ -212,6 +237,32 @@ void EarlyStopping::on_epoch_end(Trainer& trainer) {
   }
 }
 
+std::string EarlyStopping::save_state() const {
+  return nlohmann::json{{"best", best_},
+                        {"reference", reference_},
+                        {"best_epoch", best_epoch_},
+                        {"wait", wait_},
+                        {"stopped_epoch", stopped_epoch_}}
+      .dump();
+}
+
+void EarlyStopping::load_state(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  if (!j.at("best").is_null()) best_ = j.at("best").get<double>();  // null: infinity
+  if (!j.at("reference").is_null()) reference_ = j.at("reference").get<double>();
+  best_epoch_ = j.at("best_epoch").get<int>();
+  wait_ = j.at("wait").get<int>();
+  stopped_epoch_ = j.at("stopped_epoch").get<int>();
+  best_weights_.clear();  // set_best_weights gives them back
+}
+
+void EarlyStopping::set_best_weights(const RecModelImpl& model) {
+  torch::NoGradGuard no_grad;
+  best_weights_.clear();
+  for (const auto& p : model.parameters()) best_weights_.push_back(p.detach().clone());
+  for (const auto& b : model.buffers()) best_weights_.push_back(b.detach().clone());
+}
+
 void EarlyStopping::on_train_end(Trainer& trainer) {
   if (!config_.restore_best || best_weights_.empty()) return;
   if (best_epoch_ == trainer.state().epoch) return;  // already the best weights
@@ -223,6 +274,12 @@ void EarlyStopping::on_train_end(Trainer& trainer) {
 }
 
 HistoryWriter::HistoryWriter(std::string path) : path_(std::move(path)) {}
+
+std::string HistoryWriter::save_state() const { return nlohmann::json(rows_).dump(); }
+
+void HistoryWriter::load_state(const std::string& text) {
+  rows_ = nlohmann::json::parse(text).get<std::vector<std::map<std::string, double>>>();
+}
 
 void HistoryWriter::on_epoch_end(Trainer& trainer) {
   const TrainState& s = trainer.state();

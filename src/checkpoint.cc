@@ -1,6 +1,7 @@
 // Checkpoint container: 24-byte header (magic, version, crc32, size) + a torch archive.
 #include "dnnrec/checkpoint.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
@@ -100,6 +101,42 @@ torch::serialize::InputArchive open_payload(const std::string& payload) {
 
 }  // namespace
 
+namespace {
+
+// CRC-32 over every tensor of an archive, by sorted key, sub-archives recursively.
+void digest(torch::serialize::InputArchive& archive, const std::string& prefix, uint32_t& crc,
+            std::string& bytes) {
+  std::vector<std::string> keys = archive.keys();
+  std::sort(keys.begin(), keys.end());
+  for (const auto& key : keys) {
+    torch::Tensor t;
+    if (archive.try_read(key, t, /*is_buffer=*/true)) {
+      t = t.contiguous().cpu();
+      bytes = prefix + key;
+      bytes.append(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+      const uint32_t part = crc32(bytes.data(), bytes.size());
+      crc = crc * 31u + part;
+      continue;
+    }
+    torch::serialize::InputArchive child;
+    if (archive.try_read(key, child)) digest(child, prefix + key + ".", crc, bytes);
+  }
+}
+
+}  // namespace
+
+std::string Checkpoint::weights_digest() const {
+  torch::serialize::InputArchive archive = open_payload(payload);
+  torch::serialize::InputArchive model;
+  archive.read("model", model);
+  uint32_t crc = 0;
+  std::string bytes;
+  digest(model, "", crc, bytes);
+  char buffer[16];
+  std::snprintf(buffer, sizeof(buffer), "%08x", crc);
+  return buffer;
+}
+
 uint32_t crc32(const void* data, size_t size) {
   static const std::array<uint32_t, 256> table = [] {
     std::array<uint32_t, 256> t{};
@@ -132,6 +169,9 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
   archive.write("meta_best_epoch", c10::IValue(static_cast<int64_t>(meta.best_epoch)));
   archive.write("meta_weights_only", c10::IValue(static_cast<int64_t>(optimizer == nullptr)));
   archive.write("meta_offset", c10::IValue(meta.offset));
+  if (optimizer != nullptr && !meta.resume_state.empty()) {
+    archive.write("meta_resume", c10::IValue(meta.resume_state));
+  }
   std::vector<std::string> metric_names;
   std::vector<double> metric_values;
   for (const auto& [name, value] : meta.metrics) {
@@ -226,6 +266,10 @@ Checkpoint load_checkpoint(const std::string& path) {
     m.best_epoch = static_cast<int>(read_value<int64_t>(archive, "meta_best_epoch"));
     m.weights_only = read_value<int64_t>(archive, "meta_weights_only") != 0;
     m.offset = read_value<double>(archive, "meta_offset");
+    c10::IValue resume;
+    if (archive.try_read("meta_resume", resume) && resume.isString()) {
+      m.resume_state = resume.toStringRef();
+    }
     auto names = read_strings(archive, "meta_metric_names");
     torch::Tensor values;
     archive.read("meta_metric_values", values, /*is_buffer=*/true);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "dnnrec/checkpoint.h"
 #include "dnnrec/config.h"
 #include "dnnrec/error.h"
 #include "dnnrec/models.h"
@@ -344,6 +345,11 @@ int train(std::vector<std::string> args, std::ostream& out) {
   cmd.add_flag("dry-run",
                "Load, split and featurise the data and build the model, then stop (checks a "
                "config and data; times loading)");
+  cmd.add("resume",
+          "Continue a run exactly where it stopped: its run directory, a checkpoint, or auto "
+          "(the newest good checkpoint in --out; a new run when there is none). The run's "
+          "stored config is used.",
+          "DIR|FILE|auto");
   add_config_flags(cmd);
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) {
@@ -357,9 +363,34 @@ int train(std::vector<std::string> args, std::ostream& out) {
 
   const std::string command_line = command_line_of(args, sets);
   const bool dry_run = r["dry-run"].as<bool>();
+  Config run_config = config;
+  std::string resume_from;
+  if (r.count("resume")) {
+    const std::string target = r["resume"].as<std::string>();
+    if (target == "auto") {
+      if (config.output.dir.empty()) throw ConfigError("--resume auto needs --out DIR");
+      if (fs::exists(config.output.dir)) resume_from = find_resume_checkpoint(config.output.dir);
+      if (resume_from.empty()) {
+        spdlog::info("nothing to resume in {}: starting a new run", config.output.dir);
+      }
+    } else {
+      resume_from = find_resume_checkpoint(target);
+      if (resume_from.empty()) {
+        throw CheckpointError(target +
+                              ": no checkpoint to resume from (interrupted.pt or last.pt)");
+      }
+    }
+    if (!resume_from.empty()) {
+      const Checkpoint ckpt = load_checkpoint(resume_from);
+      run_config = ckpt.config;  // the run's own config: the same run, continued
+      run_config.output.dir = fs::path(resume_from).parent_path().string();
+      run_config.data.dir = r.count("data") ? config.data.dir : ckpt.meta.data_dir;
+      spdlog::info("resuming {} from {}", run_config.output.dir, resume_from);
+    }
+  }
   const TrainResult result =
-      with_interrupts([&] { return run_train(config, command_line, dry_run); });
-  if (!dry_run && config.output.plots) draw_plots(result.run_dir);
+      with_interrupts([&] { return run_train(run_config, command_line, dry_run, resume_from); });
+  if (!dry_run && run_config.output.plots) draw_plots(result.run_dir);
   if (r["json"].as<bool>()) {
     out << result.to_json() << "\n";
   } else if (r["dry-run"].as<bool>()) {

@@ -289,6 +289,9 @@ const std::vector<Field>& fields() {
       DNNREC_FIELD(train, device, "device", "Device: cpu | cuda | auto (cuda when available)."),
       DNNREC_FIELD(train, checkpoint_every, "checkpoint-every",
                    "Write a periodic checkpoint every N epochs into checkpoints/; 0 = never."),
+      DNNREC_FIELD(train, checkpoint_every_steps, "checkpoint-every-steps",
+                   "Also write last.pt every N optimizer steps within an epoch, a point "
+                   "--resume continues from exactly; 0 = only at epoch ends."),
       DNNREC_FIELD(train, checkpoint_name, "",
                    "File name template of periodic checkpoints; placeholders {epoch:04d}, "
                    "{val_rmse:.4f}, {monitor:.4f} (the monitored metric), {step}, ..."),
@@ -724,6 +727,7 @@ void Config::validate() const {
   p.choice("train.device", train.device, {"cpu", "cuda", "auto"},
            lower(train.device) == "gpu" ? "cuda" : "");
   p.at_least("train.checkpoint_every", train.checkpoint_every, 0);
+  p.at_least("train.checkpoint_every_steps", train.checkpoint_every_steps, 0);
   if (train.checkpoint_name.empty()) p.add("train.checkpoint_name", "must not be empty");
   if (task_ok && train.monitor != "auto") {
     std::vector<std::string> monitors = {"auto", "train_loss"};

@@ -168,7 +168,8 @@ std::string TrainResult::to_json() const {
 namespace {
 
 // One training run into an existing run directory.
-TrainResult train_one(Config config, const std::string& command_line, bool dry_run) {
+TrainResult train_one(Config config, const std::string& command_line, bool dry_run,
+                      const std::string& resume = "") {
   TrainResult result;
   result.run_dir = config.output.dir;
   ScopedLogFile log_file(result.run_dir + "/train.log");
@@ -229,6 +230,16 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   base.data_fingerprint = fingerprint(data.ratings);
   base.monitor = config.effective_monitor();
   base.offset = offset;
+  // Checkpoints hold the trainer's and every callback's state, so --resume continues exactly.
+  std::vector<CallbackPtr> callbacks;
+  auto resume_json = [&] {
+    json state;
+    state["trainer"] = json::parse(trainer.resume_state());
+    json parts = json::array();
+    for (const auto& cb : callbacks) parts.push_back(cb->save_state());
+    state["callbacks"] = parts;
+    return state.dump();
+  };
   auto checkpointer = std::make_shared<ModelCheckpoint>(
       result.run_dir, config.train, [&](const std::string& path, bool weights_only) {
         CheckpointMeta meta = base;
@@ -236,13 +247,55 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
         meta.epoch = trainer.state().epoch;
         meta.step = trainer.state().step;
         meta.metrics = trainer.state().logs;
+        if (!weights_only) meta.resume_state = resume_json();
         save_checkpoint(path, meta, features.vocabs(), *trainer.model(),
                         weights_only ? nullptr : &trainer.optimizer());
       });
   auto stopper = std::make_shared<EarlyStopping>(config.train);
   auto history = std::make_shared<HistoryWriter>(result.run_dir + "/history.csv");
-  std::vector<CallbackPtr> callbacks = {std::make_shared<ProgressLogger>(live_progress()), history,
-                                        checkpointer, stopper};
+  // The stopper before the checkpointer: the state last.pt holds includes its epoch.
+  callbacks = {std::make_shared<ProgressLogger>(live_progress()), history, stopper, checkpointer};
+  if (!resume.empty()) {
+    const Checkpoint ckpt = load_checkpoint(resume);
+    if (ckpt.meta.resume_state.empty()) {
+      throw CheckpointError(resume +
+                            ": holds no training state to resume from (weights only, "
+                            "or written before --resume existed)");
+    }
+    if (ckpt.meta.data_fingerprint != base.data_fingerprint) {
+      throw CheckpointError(resume + ": trained on other ratings (" + ckpt.meta.data_fingerprint +
+                            ") than " + config.data.dir + " holds now (" + base.data_fingerprint +
+                            "); a resumed run must see the same data");
+    }
+    ckpt.load_model(*model);
+    ckpt.load_optimizer(trainer.optimizer());
+    const json state = json::parse(ckpt.meta.resume_state);
+    trainer.resume(state.at("trainer").dump());
+    const auto& parts = state.at("callbacks");
+    for (size_t i = 0; i < callbacks.size() && i < parts.size(); ++i) {
+      const std::string part = parts[i].get<std::string>();
+      if (!part.empty()) callbacks[i]->load_state(part);
+    }
+    // The best epoch's weights, restored at the end, are best.pt's.
+    if (config.train.restore_best && stopper->best_epoch() > 0) {
+      const std::string best = result.run_dir + "/best.pt";
+      bool found = false;
+      if (fs::exists(best)) {
+        const Checkpoint b = load_checkpoint(best);
+        if (b.meta.epoch == stopper->best_epoch()) {
+          RecModel copy = make_model(config.model, spec, offset);
+          b.load_model(*copy);
+          stopper->set_best_weights(*copy);
+          found = true;
+        }
+      }
+      if (!found) {
+        spdlog::warn("best.pt of epoch {} is missing: the end of the run keeps its last weights",
+                     stopper->best_epoch());
+      }
+    }
+    spdlog::info("resumed from {}: epoch {}, step {}", resume, ckpt.meta.epoch, ckpt.meta.step);
+  }
   // Fail on a bad checkpoint name before training rather than after the first epoch.
   std::map<std::string, double> names = {{"epoch", 0}, {"step", 0},     {"train_loss", 0},
                                          {"lr", 0},    {"val_loss", 0}, {"monitor", 0}};
@@ -267,10 +320,11 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
     meta.created_at = now_iso8601();
     meta.epoch = trainer.state().epoch - 1;
     meta.step = trainer.state().step;
+    meta.resume_state = resume_json();
     save_checkpoint(path, meta, features.vocabs(), *trainer.model(), &trainer.optimizer());
     throw Error("interrupted during epoch " + std::to_string(trainer.state().epoch) +
-                    "; the last finished epoch is in " + result.run_dir +
-                    "/last.pt, the interrupted state in " + path,
+                    "; the state at the interrupt is in " + path +
+                    "; continue with: dnnrec train --resume " + result.run_dir,
                 kExitInterrupted);
   }
 
@@ -312,10 +366,53 @@ std::map<std::string, double> mean_over(const std::vector<TrainResult>& runs,
 
 }  // namespace
 
-TrainResult run_train(const Config& input_config, const std::string& command_line, bool dry_run) {
+std::string find_resume_checkpoint(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    load_checkpoint(path);  // a clear error now for a missing or damaged file
+    return path;
+  }
+  // The newest good resume point of a run directory: interrupted.pt, last.pt or a periodic
+  // checkpoint, by step.
+  std::vector<std::string> candidates = {(fs::path(path) / "interrupted.pt").string(),
+                                         (fs::path(path) / "last.pt").string()};
+  if (fs::is_directory(fs::path(path) / "checkpoints", ec)) {
+    for (const auto& entry : fs::directory_iterator(fs::path(path) / "checkpoints", ec)) {
+      if (entry.path().extension() == ".pt") candidates.push_back(entry.path().string());
+    }
+  }
+  std::string best;
+  int64_t best_step = -1;
+  for (const std::string& candidate : candidates) {
+    if (!fs::exists(candidate, ec)) continue;
+    try {
+      const Checkpoint c = load_checkpoint(candidate);
+      if (c.meta.resume_state.empty()) {
+        spdlog::warn("{}: no training state (weights only); skipped", candidate);
+        continue;
+      }
+      if (c.meta.step > best_step) {
+        best_step = c.meta.step;
+        best = candidate;
+      }
+    } catch (const Error& e) {
+      spdlog::warn("{}; skipped", e.what());
+    }
+  }
+  return best;
+}
+
+TrainResult run_train(const Config& input_config, const std::string& command_line, bool dry_run,
+                      const std::string& resume) {
   Config config = input_config;
   config.validate();
   config.output.dir = make_run_dir(config.output.dir);
+  if (!resume.empty()) {
+    if (config.train.seeds > 1) {
+      throw ConfigError("--resume continues one run: give a seed's run directory (seed-N)");
+    }
+    return train_one(config, command_line, false, resume);
+  }
   if (config.train.seeds <= 1 || dry_run) return train_one(config, command_line, dry_run);
 
   // Several seeds: one sub-run per seed, then mean +- std of every metric.
@@ -578,6 +675,8 @@ std::string checkpoint_info_json(const std::string& checkpoint) {
   out["step"] = m.step;
   out["monitor"] = m.monitor;
   out["weights_only"] = m.weights_only;
+  out["weights_digest"] = ckpt.weights_digest();
+  out["resumable"] = !m.resume_state.empty();
   out["metrics"] = metrics_json(m.metrics);
   out["vocab"] = {{"users", ckpt.vocabs.users.size() - 2},
                   {"movies", ckpt.vocabs.movies.size() - 2},

@@ -1,7 +1,10 @@
 // The training loop: shuffled permutation, one gather per column per batch, callbacks.
 #include "dnnrec/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -88,6 +91,90 @@ void LrSchedule::end_epoch(double monitored) {
   }
 }
 
+std::string LrSchedule::save_state() const {
+  return nlohmann::json{
+      {"plateau_lr", plateau_lr_}, {"best", best_}, {"seen", seen_}, {"wait", wait_}}
+      .dump();
+}
+
+void LrSchedule::load_state(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  plateau_lr_ = j.at("plateau_lr").get<double>();
+  if (!j.at("best").is_null()) best_ = j.at("best").get<double>();
+  seen_ = j.at("seen").get<bool>();
+  wait_ = j.at("wait").get<int>();
+}
+
+namespace {
+
+// torch's CPU generator state as hex text, and back (the generator behind randperm).
+std::string generator_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  torch::Tensor state = gen.get_state();
+  const uint8_t* p = state.data_ptr<uint8_t>();
+  static const char* digits = "0123456789abcdef";
+  std::string text;
+  for (int64_t i = 0; i < state.numel(); ++i) {
+    text += digits[p[i] >> 4];
+    text += digits[p[i] & 15];
+  }
+  return text;
+}
+
+void set_generator_state(const std::string& text) {
+  if (text.size() % 2 != 0) throw CheckpointError("resume state: bad generator state");
+  torch::Tensor state = torch::empty({static_cast<int64_t>(text.size() / 2)}, torch::kUInt8);
+  uint8_t* p = state.data_ptr<uint8_t>();
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    throw CheckpointError("resume state: bad generator state");
+  };
+  for (size_t i = 0; i < text.size() / 2; ++i) {
+    p[i] = static_cast<uint8_t>(nibble(text[2 * i]) * 16 + nibble(text[2 * i + 1]));
+  }
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
+}
+
+}  // namespace
+
+std::string Trainer::resume_state() const {
+  nlohmann::json j;
+  // After an epoch has ended the next fit starts the next epoch, whose shuffle comes from the
+  // generator as it is now; within an epoch it repeats this epoch's shuffle and skips the
+  // batches already done.
+  if (epoch_ended_) {
+    j["epoch"] = state_.epoch + 1;
+    j["batch"] = 0;
+    j["loss_sum"] = 0.0;
+    j["seen"] = 0;
+    j["rng"] = generator_state();
+  } else {
+    j["epoch"] = state_.epoch;
+    j["batch"] = state_.batch;
+    j["loss_sum"] = epoch_loss_sum_;
+    j["seen"] = epoch_seen_;
+    j["rng"] = epoch_rng_str_;
+  }
+  j["step"] = state_.step;
+  // An interrupt's stop is not part of the run; early stopping's is, once its epoch ended.
+  j["stop_requested"] = epoch_ended_ && state_.stop_requested;
+  j["elapsed_seconds"] = state_.elapsed_seconds;
+  j["dropout_seed"] = std::to_string(dropout_seed_);
+  j["lr"] = current_lr_;
+  j["schedule"] = schedule_.save_state();
+  j["threads"] = config_.train.threads;
+  return j.dump();
+}
+
+void Trainer::resume(const std::string& state) {
+  nlohmann::json::parse(state);  // fail now, not in fit
+  resume_ = state;
+}
+
 void Trainer::set_lr(double lr) {
   current_lr_ = lr;
   optimizer_->set_lr(lr);
@@ -164,21 +251,56 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
   state_.train_size = n;
   state_.batches = (n + batch_size - 1) / batch_size;
   schedule_ = LrSchedule(config_, state_.batches);
+  int first_epoch = 1;
+  int64_t first_batch = 0;
+  std::string first_rng;
+  double elapsed_before = 0.0;
+  if (!resume_.empty()) {
+    const auto j = nlohmann::json::parse(resume_);
+    resume_.clear();
+    first_epoch = j.at("epoch").get<int>();
+    first_batch = j.at("batch").get<int64_t>();
+    first_rng = j.at("rng").get<std::string>();
+    state_.step = j.at("step").get<int64_t>();
+    state_.stop_requested = j.at("stop_requested").get<bool>();
+    elapsed_before = j.at("elapsed_seconds").get<double>();
+    dropout_seed_ = std::stoull(j.at("dropout_seed").get<std::string>());
+    schedule_.load_state(j.at("schedule").get<std::string>());
+    set_lr(j.at("lr").get<double>());
+    epoch_loss_sum_ = j.at("loss_sum").get<double>();
+    epoch_seen_ = j.at("seen").get<int64_t>();
+    if (first_batch > state_.batches) {
+      throw CheckpointError("resume state: batch " + std::to_string(first_batch) +
+                            " of an epoch of " + std::to_string(state_.batches) +
+                            " (different data or batch size)");
+    }
+  }
   const auto fit_start = Clock::now();
   for (auto& cb : callbacks) cb->on_train_begin(*this);
-  for (int epoch = 1; epoch <= config_.train.epochs && !state_.stop_requested; ++epoch) {
+  for (int epoch = first_epoch; epoch <= config_.train.epochs && !state_.stop_requested; ++epoch) {
     state_.epoch = epoch;
     state_.logs.clear();
+    epoch_ended_ = false;
     for (auto& cb : callbacks) cb->on_epoch_begin(*this);
     model_->train();
     const auto epoch_start = Clock::now();
+    const int64_t skip = epoch == first_epoch ? first_batch : 0;
+    if (epoch == first_epoch && !first_rng.empty()) set_generator_state(first_rng);
+    epoch_rng_str_ = generator_state();
     torch::Tensor order = config_.train.shuffle
                               ? torch::randperm(n, torch::TensorOptions(torch::kLong))
                               : torch::arange(n, torch::TensorOptions(torch::kLong));
 
-    double loss_sum = 0.0;
-    int64_t seen = 0;
-    for (int64_t b = 0; b < state_.batches; ++b) {
+    if (skip == 0) {
+      epoch_loss_sum_ = 0.0;
+      epoch_seen_ = 0;
+    }
+    double& loss_sum = epoch_loss_sum_;
+    int64_t& seen = epoch_seen_;
+    const int64_t seen_before = seen;
+    state_.batch = skip;
+    state_.running_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
+    for (int64_t b = skip; b < state_.batches; ++b) {
       const int64_t begin = b * batch_size;
       const int64_t end = std::min(n, begin + batch_size);
       // The embedding penalty joins the gradient, not the reported loss.
@@ -199,8 +321,9 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
       state_.batch_loss = loss_value;
       state_.running_loss = loss_sum / static_cast<double>(seen);
       state_.epoch_seconds = seconds_since(epoch_start);
-      state_.elapsed_seconds = seconds_since(fit_start);
-      state_.samples_per_sec = static_cast<double>(seen) / std::max(state_.epoch_seconds, 1e-9);
+      state_.elapsed_seconds = elapsed_before + seconds_since(fit_start);
+      state_.samples_per_sec =
+          static_cast<double>(seen - seen_before) / std::max(state_.epoch_seconds, 1e-9);
       for (auto& cb : callbacks) cb->on_batch_end(*this);
       if (interrupt_flag().load()) state_.stop_requested = true;
       if (state_.stop_requested) break;
@@ -210,11 +333,12 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
     if (val != nullptr && val->size() > 0 && !interrupt_flag().load()) {
       for (const auto& [name, value] : evaluate(*val)) state_.logs["val_" + name] = value;
     }
-    state_.elapsed_seconds = seconds_since(fit_start);
+    state_.elapsed_seconds = elapsed_before + seconds_since(fit_start);
     // An interrupted epoch is not a finished epoch: callbacks do not see it as one.
     if (interrupt_flag().load()) break;
     auto monitored = state_.logs.find(config_.effective_monitor());
     if (monitored != state_.logs.end()) schedule_.end_epoch(monitored->second);
+    epoch_ended_ = true;
     for (auto& cb : callbacks) cb->on_epoch_end(*this);
   }
   for (auto& cb : callbacks) cb->on_train_end(*this);

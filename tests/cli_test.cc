@@ -343,9 +343,11 @@ TEST(Binary, SigintFinishesTheBatchWritesACheckpointAndExits130) {
                   "timeout --preserve-status -s INT 5");
   EXPECT_EQ(s.code, kExitInterrupted) << s.err;
   EXPECT_NE(s.err.find("interrupted during epoch"), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find("dnnrec train --resume " + run), std::string::npos) << s.err;
   EXPECT_TRUE(fs::exists(run + "/interrupted.pt"));
   json info = json::parse(run_cli({"info", "--checkpoint", run + "/interrupted.pt", "--json"}));
   EXPECT_EQ(info["model"], "dnn");
+  EXPECT_TRUE(info["resumable"].get<bool>());
 }
 
 TEST(Binary, ASignalDeliveredTwiceAtOnceIsOneInterrupt) {
@@ -357,6 +359,7 @@ TEST(Binary, ASignalDeliveredTwiceAtOnceIsOneInterrupt) {
                   "sh -c '\"$0\" \"$@\" & p=$!; sleep 4; kill -INT $p; kill -INT $p; wait $p'");
   EXPECT_EQ(s.code, kExitInterrupted) << s.err;
   EXPECT_NE(s.err.find("interrupted during epoch"), std::string::npos) << s.err;
+  EXPECT_NE(s.err.find("dnnrec train --resume " + run), std::string::npos) << s.err;
   EXPECT_TRUE(fs::exists(run + "/interrupted.pt"));
 }
 

@@ -146,8 +146,10 @@ TEST(ModelCheckpoint, WritesPeriodicLastAndBest) {
   EXPECT_EQ(checkpoint->written()[0].find(run.path() + "/checkpoints/epoch0002-0."), 0u);
   EXPECT_EQ(std::count(saved.begin(), saved.end(), "last.pt"), 3);
   EXPECT_GE(std::count(saved.begin(), saved.end(), "best.pt"), 1);
-  EXPECT_EQ(saved[0], "last.pt");
-  EXPECT_EQ(saved[1], "best.pt");  // the first epoch is always the best so far
+  // The first epoch is always the best so far; best.pt is written before last.pt, so the
+  // resume state last.pt holds includes the epoch's best.
+  EXPECT_EQ(saved[0], "best.pt");
+  EXPECT_EQ(saved[1], "last.pt");
 }
 
 }  // namespace

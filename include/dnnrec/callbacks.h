@@ -41,6 +41,10 @@ class ModelCheckpoint : public Callback {
   using SaveFn = std::function<void(const std::string& path, bool weights_only)>;
   ModelCheckpoint(std::string run_dir, const TrainConfig& config, SaveFn save);
   void on_epoch_end(Trainer& trainer) override;
+  /// Every train.checkpoint_every_steps steps within an epoch: last.pt (a resume point).
+  void on_batch_end(Trainer& trainer) override;
+  std::string save_state() const override;
+  void load_state(const std::string& json) override;
   /// Epoch of the best checkpoint, 0 when none.
   int best_epoch() const { return best_epoch_; }
   double best_value() const { return best_; }
@@ -64,6 +68,11 @@ class EarlyStopping : public Callback {
   explicit EarlyStopping(const TrainConfig& config);
   void on_epoch_end(Trainer& trainer) override;
   void on_train_end(Trainer& trainer) override;
+  std::string save_state() const override;
+  /// Restores the counters; the best weights (restored at the end) come from
+  /// set_best_weights, as a checkpoint holds one set of weights.
+  void load_state(const std::string& json) override;
+  void set_best_weights(const RecModelImpl& model);
   int best_epoch() const { return best_epoch_; }
   double best_value() const { return best_; }
   /// Epoch at which training was stopped early, 0 when it ran to the end.
@@ -87,6 +96,8 @@ class HistoryWriter : public Callback {
  public:
   explicit HistoryWriter(std::string path);
   void on_epoch_end(Trainer& trainer) override;
+  std::string save_state() const override;
+  void load_state(const std::string& json) override;
   /// Rows written so far: one map of column -> value per epoch.
   const std::vector<std::map<std::string, double>>& rows() const { return rows_; }
 

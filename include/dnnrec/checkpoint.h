@@ -35,6 +35,9 @@ struct CheckpointMeta {
   bool weights_only = false;
   double offset = 0.0;                    ///< the model's output offset
   std::map<std::string, double> metrics;  ///< end-of-epoch logs of `epoch`
+  /// Where training stood, for --resume (JSON: the trainer's resume_state and each
+  /// callback's state); "" in weights-only checkpoints and files from before resume existed.
+  std::string resume_state;
 };
 
 /// A loaded checkpoint: metadata and config are parsed; tensors load on demand.
@@ -50,6 +53,9 @@ struct Checkpoint {
   void load_model(RecModelImpl& model) const;
   /// Loads optimizer state; false when the checkpoint holds weights only.
   bool load_optimizer(ModelOptimizer& optimizer) const;
+  /// A checksum of the model's weights alone (8 hex digits): equal weights, equal digest,
+  /// whatever else the files hold (dates, optimizer state).
+  std::string weights_digest() const;
 
   std::string payload;  ///< the torch archive bytes
 };

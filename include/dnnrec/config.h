@@ -126,6 +126,8 @@ struct TrainConfig {
   std::string device = "cpu";
   /// Write a periodic checkpoint every N epochs into checkpoints/; 0 = never.
   int checkpoint_every = 1;
+  /// last.pt every N steps within an epoch (a mid-epoch resume point); 0 = epoch ends only.
+  int checkpoint_every_steps = 0;
   /// File name template of periodic checkpoints; placeholders {epoch:04d}, {val_rmse:.4f},
   /// {monitor:.4f} (the monitored metric), {step}, {train_loss:.4f}, ...
   std::string checkpoint_name = "epoch{epoch:04d}-{monitor:.4f}.pt";

@@ -41,7 +41,14 @@ struct TrainResult {
 /// history.csv, metrics.json, checkpoints/, best.pt, last.pt, train.log). dry_run stops
 /// after loading, featurising and building the model (the result has load_seconds,
 /// parameters and peak_rss_mib; the run directory only config.yaml, command.txt, train.log).
-TrainResult run_train(const Config& config, const std::string& command_line, bool dry_run = false);
+TrainResult run_train(const Config& config, const std::string& command_line, bool dry_run = false,
+                      const std::string& resume = "");
+
+/// The checkpoint `--resume PATH` continues from: PATH itself when it is a file (throws
+/// CheckpointError when it cannot be read); for a run directory the newest good resume point
+/// (interrupted.pt, last.pt or checkpoints/*.pt, by step), skipping damaged or weights-only files
+/// with a warning; "" when there is none.
+std::string find_resume_checkpoint(const std::string& path);
 
 /// What `dnnrec evaluate` measured.
 struct EvalResult {

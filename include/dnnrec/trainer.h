@@ -45,6 +45,10 @@ class Callback {
   virtual void on_batch_end(Trainer& trainer) {}
   virtual void on_epoch_end(Trainer& trainer) {}
   virtual void on_train_end(Trainer& trainer) {}
+  /// The callback's state as JSON text, stored in checkpoints so a resumed run continues
+  /// exactly ("" when it has none); load_state takes it back.
+  virtual std::string save_state() const { return ""; }
+  virtual void load_state(const std::string& json) {}
 };
 using CallbackPtr = std::shared_ptr<Callback>;
 
@@ -57,6 +61,9 @@ class LrSchedule {
   double rate(int64_t step, int epoch) const;
   /// Feeds the monitored metric at the end of an epoch (plateau decays on it).
   void end_epoch(double monitored);
+  /// The plateau state as JSON text, and back.
+  std::string save_state() const;
+  void load_state(const std::string& json);
 
  private:
   TrainConfig train_;
@@ -100,6 +107,15 @@ class Trainer {
   const Config& config() const { return config_; }
   torch::Device device() const { return device_; }
 
+  /// Where training stands, as JSON text for a checkpoint: the next batch to run (the next
+  /// epoch's first after an epoch has ended), steps, the epoch's loss so far, the state of
+  /// torch's generator when that epoch drew its shuffle, the dropout seed and the learning
+  /// rate schedule. A fit after resume(state) continues from there with the same batches,
+  /// masks and updates as the uninterrupted run (same device and train.threads).
+  std::string resume_state() const;
+  /// Makes the next fit start where resume_state() was taken.
+  void resume(const std::string& state);
+
   /// Set by the SIGINT / SIGTERM handler; fit stops after the current batch when it is set.
   static std::atomic<bool>& interrupt_flag();
 
@@ -127,6 +143,11 @@ class Trainer {
   TrainState state_;
   LrSchedule schedule_;
   double current_lr_ = 0.0;
+  double epoch_loss_sum_ = 0.0;  ///< the current epoch's summed loss so far
+  int64_t epoch_seen_ = 0;       ///< and its examples
+  bool epoch_ended_ = false;     ///< the current epoch's batches and validation are done
+  std::string epoch_rng_str_;    ///< torch's generator state when the epoch drew its shuffle
+  std::string resume_;           ///< resume_state() to start the next fit from, or ""
 };
 
 }  // namespace dnnrec
