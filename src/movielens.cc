@@ -19,12 +19,14 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <numeric>
 #include <optional>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "dnnrec/data_cache.h"
@@ -641,8 +643,13 @@ class ParallelCsv {
                     const char* end = line.end;
                     if (end != line.begin && end[-1] == '\r') --end;  // fccp drops one '\r'
                     copy.assign(line.begin, end);
-                    if (io::empty_line_comment::is_comment(copy.c_str())) return true;
                     rules.set_line(line.number);
+                    // fccp's fields are C strings: a NUL would silently cut a value short.
+                    if (copy.find('\0') != std::string::npos) {
+                      rules.bad_row("NUL byte in the row");
+                      return true;
+                    }
+                    if (io::empty_line_comment::is_comment(copy.c_str())) return true;
                     t_trace = ColumnTrace{};
                     try {
                       io::detail::parse_line<Trim, TracingQuote>(copy.data(), fields.data(),
@@ -724,6 +731,62 @@ std::string normalized_tag(std::string_view tag) {
   return out;
 }
 
+// Timestamps are Unix seconds from 1970 up to 2100: anything else is a broken value, and one
+// far outside would wreck a temporal split.
+constexpr int64_t kMaxTimestamp = 4102444800;  // 2100-01-01
+
+bool timestamp_in_range(int64_t t) { return t >= 0 && t < kMaxTimestamp; }
+
+std::string timestamp_message(int64_t t) {
+  return "column 'timestamp': " + std::to_string(t) + " is outside [0, " +
+         std::to_string(kMaxTimestamp) + ") (1970 to 2100)";
+}
+
+// The offset of the first byte that breaks UTF-8 in s (overlong forms, surrogates and values
+// above U+10FFFF included), or npos when s is valid.
+size_t invalid_utf8(const std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t code = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      code = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      code = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      code = c & 0x07;
+    } else {
+      return i;
+    }
+    for (size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return i;
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return i;
+      code = (code << 6) | (b & 0x3F);
+    }
+    if ((n == 2 && code < 0x800) || (n == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
+        (code >= 0xD800 && code <= 0xDFFF)) {
+      return i;
+    }
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
+std::string utf8_message(const char* column, const std::string_view value, size_t at) {
+  char byte[8];
+  std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned char>(value[at]));
+  return std::string("column '") + column + "' is not valid UTF-8 (byte " + byte + " at offset " +
+         std::to_string(at) + ")";
+}
+
 void load_movies(const std::string& path, const LoadOptions& options, MovieLens* ml) {
   CsvFile<3> csv(path, "movies.csv", {"movieId", "title", "genres"}, options.on_bad_row,
                  &ml->report);
@@ -742,13 +805,24 @@ void load_movies(const std::string& path, const LoadOptions& options, MovieLens*
                   std::to_string(lines[it->second]) + ")");
       continue;
     }
-    Movie movie;
-    movie.id = id;
-    movie.title = f[1];
-    movie.genres = split_genres(f[2]);
-    movie.year = parse_year(movie.title);
-    ml->movies.push_back(std::move(movie));
-    lines.push_back(csv.line());
+    for (const auto& [column, value] :
+         {std::pair<const char*, const char*>{"title", f[1]}, {"genres", f[2]}}) {
+      const size_t bad = invalid_utf8(value);
+      if (bad != std::string_view::npos) {
+        csv.bad_row(utf8_message(column, value, bad));
+        goto next_movie;
+      }
+    }
+    {
+      Movie movie;
+      movie.id = id;
+      movie.title = f[1];
+      movie.genres = split_genres(f[2]);
+      movie.year = parse_year(movie.title);
+      ml->movies.push_back(std::move(movie));
+      lines.push_back(csv.line());
+    }
+  next_movie:;
   }
 }
 
@@ -817,7 +891,10 @@ class RatingsSink {
       return false;
     }
     if (p != end && !(*p == '\r' && p + 1 == end)) return false;
-    if (rating < min_ || rating > max_ || !movies_.contains(movie)) return false;
+    if (rating < min_ || rating > max_ || !movies_.contains(movie) ||
+        !timestamp_in_range(timestamp)) {
+      return false;
+    }
     store(slot, user, movie, rating, timestamp);
     return true;
   }
@@ -836,6 +913,10 @@ class RatingsSink {
     }
     if (!movies_.contains(movie)) {
       rules.bad_row(not_in_movies(movie));
+      return false;
+    }
+    if (!timestamp_in_range(timestamp)) {
+      rules.bad_row(timestamp_message(timestamp));
       return false;
     }
     store(slot, user, movie, rating, timestamp);
@@ -894,6 +975,15 @@ class TagsSink {
     TagEvent event;
     if (!rules.id(f, 0, &event.user) || !rules.id(f, 1, &event.movie) ||
         !rules.integer(f, 3, &event.timestamp)) {
+      return false;
+    }
+    const size_t bad = invalid_utf8(f[2]);
+    if (bad != std::string_view::npos) {
+      rules.bad_row(utf8_message("tag", f[2], bad));
+      return false;
+    }
+    if (!timestamp_in_range(event.timestamp)) {
+      rules.bad_row(timestamp_message(event.timestamp));
       return false;
     }
     event.tag = normalized_tag(f[2]);
@@ -956,6 +1046,80 @@ void check_links(const std::string& path, const LoadOptions& options, const Movi
   }
 }
 
+// The physical line of data row `row` (0-based, header and blank lines not counted).
+long line_of_row(const std::string& path, size_t row) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  long number = 0;
+  size_t seen = 0;
+  std::getline(in, line);  // the header
+  ++number;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line == "\r") continue;
+    if (seen++ == row) return number;
+  }
+  return 0;
+}
+
+// One rating per (user, movie): a second one is an error (or, when skipping, dropped, the
+// first kept). Sorting packed keys finds out whether there is any at all cheaply; only then
+// is the file order worked out.
+void check_duplicates(const std::string& path, const LoadOptions& options, MovieLens* ml) {
+  Ratings& r = ml->ratings;
+  const size_t n = r.size();
+  bool packable = true;
+  for (size_t i = 0; i < n && packable; ++i) {
+    packable = r.user[i] < (int64_t{1} << 32) && r.movie[i] < (int64_t{1} << 32);
+  }
+  auto key = [&](size_t i) {
+    return (static_cast<uint64_t>(r.user[i]) << 32) | static_cast<uint64_t>(r.movie[i]);
+  };
+  if (packable) {
+    std::vector<uint64_t> keys(n);
+    for (size_t i = 0; i < n; ++i) keys[i] = key(i);
+    std::sort(keys.begin(), keys.end());
+    if (std::adjacent_find(keys.begin(), keys.end()) == keys.end()) return;
+  }
+  struct PairHash {
+    size_t operator()(const std::pair<int64_t, int64_t>& p) const {
+      return std::hash<int64_t>()(p.first) * 0x9E3779B97F4A7C15ULL ^ std::hash<int64_t>()(p.second);
+    }
+  };
+  std::unordered_map<std::pair<int64_t, int64_t>, size_t, PairHash> first;
+  first.reserve(n);
+  std::vector<char> drop(n, 0);
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) {
+    const auto [it, inserted] = first.emplace(std::make_pair(r.user[i], r.movie[i]), i);
+    if (inserted) continue;
+    const std::string message = "duplicate rating of user " + std::to_string(r.user[i]) +
+                                " for movie " + std::to_string(r.movie[i]);
+    if (options.on_bad_row == BadRowPolicy::kFail) {
+      throw DataError(
+          "ratings.csv", line_of_row(path, i),
+          message + " (first on line " + std::to_string(line_of_row(path, it->second)) + ")");
+    }
+    ml->report.add(DataError::format("ratings.csv", 0, message + " (the first is kept)"));
+    drop[i] = 1;
+    any = true;
+  }
+  if (!any) return;
+  size_t out = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (drop[i]) continue;
+    r.user[out] = r.user[i];
+    r.movie[out] = r.movie[i];
+    r.rating[out] = r.rating[i];
+    r.timestamp[out] = r.timestamp[i];
+    ++out;
+  }
+  r.user.resize(out);
+  r.movie.resize(out);
+  r.rating.resize(out);
+  r.timestamp.resize(out);
+}
+
 // The CSV files of `dir`, parsed.
 MovieLens parse_folder(const std::string& dir, const LoadOptions& options) {
   const fs::path root(dir);
@@ -965,6 +1129,13 @@ MovieLens parse_folder(const std::string& dir, const LoadOptions& options) {
   load_movies((root / "movies.csv").string(), options, &ml);
   const MovieIdSet movies(ml);
   load_ratings((root / "ratings.csv").string(), options, movies, &ml);
+  check_duplicates((root / "ratings.csv").string(), options, &ml);
+  if (ml.ratings.size() == 0) {
+    throw DataError("ratings.csv", 0,
+                    ml.report.skipped > 0 ? "no ratings left after skipping " +
+                                                std::to_string(ml.report.skipped) + " bad rows"
+                                          : "no ratings: the file has only its header row");
+  }
   if (fs::exists(root / "tags.csv", ec)) {
     load_tags((root / "tags.csv").string(), options, movies, &ml);
   }

@@ -240,6 +240,16 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
     state["callbacks"] = parts;
     return state.dump();
   };
+  // Room for a few checkpoints, checked before training rather than found missing after an
+  // epoch (a checkpoint is the weights plus two optimizer moments).
+  const uint64_t checkpoint_bytes = static_cast<uint64_t>(result.parameters) * 4 * 3 + (1 << 20);
+  const uint64_t free_bytes = free_disk_bytes(result.run_dir);
+  if (free_bytes < 3 * checkpoint_bytes) {
+    throw Error("not enough disk space in " + result.run_dir +
+                " for checkpoints: each needs about " + std::to_string(checkpoint_bytes >> 20) +
+                " MiB, " + std::to_string(free_bytes >> 20) + " MiB are free");
+  }
+  std::string last_good;  // the last checkpoint written, named when a write fails
   auto checkpointer = std::make_shared<ModelCheckpoint>(
       result.run_dir, config.train, [&](const std::string& path, bool weights_only) {
         CheckpointMeta meta = base;
@@ -248,8 +258,15 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
         meta.step = trainer.state().step;
         meta.metrics = trainer.state().logs;
         if (!weights_only) meta.resume_state = resume_json();
-        save_checkpoint(path, meta, features.vocabs(), *trainer.model(),
-                        weights_only ? nullptr : &trainer.optimizer());
+        try {
+          save_checkpoint(path, meta, features.vocabs(), *trainer.model(),
+                          weights_only ? nullptr : &trainer.optimizer());
+        } catch (const Error& e) {
+          throw Error(std::string(e.what()) + "; the last good checkpoint is " +
+                          (last_good.empty() ? std::string("none yet") : last_good),
+                      e.exit_code());
+        }
+        last_good = path;
       });
   auto stopper = std::make_shared<EarlyStopping>(config.train);
   auto history = std::make_shared<HistoryWriter>(result.run_dir + "/history.csv");

@@ -6,6 +6,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -88,6 +89,12 @@ void atomic_write_file(const std::string& path, const std::string& content) {
     std::remove(tmp.c_str());
     throw Error("cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
   }
+}
+
+uint64_t free_disk_bytes(const std::string& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return UINT64_MAX;  // unknown: do not block
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
 }
 
 std::string read_text_file(const std::string& path) {

@@ -171,7 +171,9 @@ std::string Trainer::resume_state() const {
 }
 
 void Trainer::resume(const std::string& state) {
-  nlohmann::json::parse(state);  // fail now, not in fit
+  if (!nlohmann::json::accept(state)) {  // fail now, not in fit
+    throw CheckpointError("resume state is not valid JSON");
+  }
   resume_ = state;
 }
 

@@ -227,10 +227,15 @@ TEST(MovieLensLoad, TagsAndLinksAreOptional) {
   EXPECT_TRUE(ml.tags.empty());
 }
 
-TEST(MovieLensLoad, HeaderOnlyRatingsGivesNoRows) {
+TEST(MovieLensLoad, HeaderOnlyRatingsIsAnErrorNamingTheFile) {
   TempDir dir;
   write_folder(dir, "userId,movieId,rating,timestamp\n");
-  EXPECT_EQ(dnnrec::load_movielens(dir.path()).ratings.size(), 0u);
+  try {
+    dnnrec::load_movielens(dir.path());
+    ADD_FAILURE() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_STREQ(e.what(), "ratings.csv: no ratings: the file has only its header row");
+  }
 }
 
 TEST(MovieLensLoad, CrlfLoadsLikeLf) {

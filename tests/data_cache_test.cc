@@ -59,7 +59,7 @@ LoadOptions skip(bool cache) {
 MovieLens parse(const std::string& dir) { return dnnrec::load_movielens(dir, skip(false)); }
 
 std::string in_folder_cache(const std::string& dir) {
-  return dir + "/.dnnrec-cache/movielens-v1.bin";
+  return dir + "/.dnnrec-cache/movielens-v2.bin";
 }
 
 // Sets an environment variable for a scope.
@@ -240,7 +240,7 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   const MovieLensCache cache(dir, skip(true));
   ASSERT_EQ(cache.paths().size(), 2u);
   EXPECT_EQ(fs::path(cache.paths()[1]).parent_path(), fs::path(user.path()) / "dnnrec");
-  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v1-", 0), 0u);
+  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v2-", 0), 0u);
   EXPECT_TRUE(fs::exists(cache.paths()[1]));
   ASSERT_TRUE(cache.read().has_value());
   expect_same_load(*cache.read(), fresh);
@@ -262,7 +262,7 @@ TEST(DataCache, NowhereToWriteStillLoads) {
   EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
 }
 
-// Ids and timestamps beyond 32 bits take the wide column layout.
+// Ids beyond 32 bits and timestamps beyond int32 take the wide column layout.
 TEST(DataCache, WideValuesRoundTrip) {
   TempDir tmp;
   const std::string dir = tmp.file("ml");
@@ -270,7 +270,7 @@ TEST(DataCache, WideValuesRoundTrip) {
   write_file(dir + "/movies.csv",
              "movieId,title,genres\n1,A (1999),Drama\n99999999999,B (2001),\n");
   write_file(dir + "/ratings.csv",
-             "userId,movieId,rating,timestamp\n3000000000,1,4.5,-5\n7,99999999999,3,9999999999\n"
+             "userId,movieId,rating,timestamp\n3000000000,1,4.5,5\n7,99999999999,3,4102444799\n"
              "8,1,2,1\n");
   const MovieLens fresh = parse(dir);
   ASSERT_EQ(fresh.ratings.size(), 3u);
@@ -280,8 +280,8 @@ TEST(DataCache, WideValuesRoundTrip) {
   expect_same_load(*hit, fresh);
   EXPECT_EQ(hit->ratings.user[0], 3000000000);
   EXPECT_EQ(hit->ratings.movie[1], 99999999999);
-  EXPECT_EQ(hit->ratings.timestamp[0], -5);
-  EXPECT_EQ(hit->ratings.timestamp[1], 9999999999);
+  EXPECT_EQ(hit->ratings.timestamp[0], 5);
+  EXPECT_EQ(hit->ratings.timestamp[1], 4102444799);  // the last valid second, beyond int32
 }
 
 TEST(DataCache, LoadErrorsAreNotCached) {

@@ -15,12 +15,12 @@ namespace dnnrec {
 
 /// Version of the cache layout and of the loading rules whose result it holds; bump it on any
 /// change to either, so that older caches are ignored.
-constexpr uint32_t kMovieLensCacheVersion = 1;
+constexpr uint32_t kMovieLensCacheVersion = 2;  // 2: duplicates, timestamps, UTF-8 checked
 
 /// The cache of one folder loaded with one set of LoadOptions.
 ///
-/// It lives in `<dir>/.dnnrec-cache/movielens-v1.bin` or, where that cannot be written, in
-/// `$XDG_CACHE_HOME/dnnrec/` (else `~/.cache/dnnrec/`) as `movielens-v1-<hash of the folder's
+/// It lives in `<dir>/.dnnrec-cache/movielens-v2.bin` or, where that cannot be written, in
+/// `$XDG_CACHE_HOME/dnnrec/` (else `~/.cache/dnnrec/`) as `movielens-v2-<hash of the folder's
 /// absolute path>.bin`. It is valid for the same folder path and the same options that shape
 /// the result (on_bad_row, the rating range) while every CSV file keeps its size, mtime, ctime
 /// and inode, and its content too for a file that had changed within `racy` of being stamped (a

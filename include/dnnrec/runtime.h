@@ -31,6 +31,10 @@ class ScopedLogFile {
 /// renamed over `path`: readers see the old file or the new one, never a part.
 void atomic_write_file(const std::string& path, const std::string& content);
 
+/// Bytes an unprivileged user can still write in the file system holding dir (UINT64_MAX when
+/// it cannot be told).
+uint64_t free_disk_bytes(const std::string& dir);
+
 /// Reads a whole file; throws Error naming the path when it cannot.
 std::string read_text_file(const std::string& path);
 
