@@ -345,8 +345,15 @@ std::string trial_id(const Config& config) {
   c.train.threads = 0;
   c.data.cache = true;
   c.output = OutputConfig{};
-  const std::string text = c.to_yaml();
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a, 64 bits
+  // Only the values that differ from the built-in defaults: a key added in a later version
+  // (at its default) leaves every existing trial's id, and so a sweep's resume, unchanged.
+  const Config defaults;
+  std::string text;
+  for (const FieldInfo& f : config_fields()) {
+    const std::string value = c.get(f.key);
+    if (value != defaults.get(f.key)) text += f.key + "=" + value + "\n";
+  }
+  uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bits
   for (unsigned char ch : text) {
     h ^= ch;
     h *= 1099511628211ULL;

@@ -102,6 +102,12 @@ TEST(Sweep, TrialIdIsAHashOfTheConfigWithoutRunEnvironment) {
   Config c;
   c.train.seed = 43;
   EXPECT_NE(trial_id(a), trial_id(c));
+  // Only values away from the defaults count (so a new key, at its default, changes no id):
+  // the id of a config with one change is the hash of that one line.
+  Config d;
+  d.train.lr = 0.003;
+  EXPECT_EQ(trial_id(d), trial_id(b));
+  EXPECT_EQ(trial_id(Config()), "cbf29ce484222325");  // FNV-1a of nothing
 }
 
 TEST(Sweep, GridIsTheCartesianProductFirstAxisSlowest) {

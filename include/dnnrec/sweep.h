@@ -48,8 +48,9 @@ struct Trial {
 /// followed by `random` draws over the ranges when there are ranges. Validates every config.
 std::vector<Trial> expand_trials(const SweepOptions& options);
 
-/// A 16-hex-digit hash of the config's YAML without the keys that do not change results
-/// (train.threads, data.cache, output.dir): trials are keyed by it.
+/// A 16-hex-digit hash of the config's values that differ from the built-in defaults, without
+/// the keys that do not change results (train.threads, data.cache, output.*): trials are
+/// keyed by it, and a new key at its default does not change it.
 std::string trial_id(const Config& config);
 
 /// Mean and standard deviation over seeds of one metric.
