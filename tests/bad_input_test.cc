@@ -2,7 +2,6 @@
 // case through the built binary gives its file:line message and exit 2, and with
 // --on-bad-row skip the right count of skipped rows; never a crash or a hang.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -74,22 +73,10 @@ std::vector<Case> corpus(const std::string& good_movies, const std::string& good
   };
 }
 
-struct Result {
-  int code;
-  std::string out, err;
-};
-
-Result dry_run(const std::string& folder, const std::string& extra) {
-  testing::TempDir tmp;
-  const std::string command = "timeout 120 " + std::string(DNNREC_BINARY) +
-                              " train --dry-run -q --json --set data.cache=false --data " + folder +
-                              " --out " + folder + "/run " + extra + " 2>" + tmp.file("err");
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, testing::read_file(tmp.file("err"))};
+testing::Shell dry_run(const std::string& folder, const std::string& extra) {
+  return testing::shell("train --dry-run -q --json --set data.cache=false --data " + folder +
+                            " --out " + folder + "/run " + extra,
+                        "timeout 120");
 }
 
 TEST(BadInput, EveryMalformedCaseGivesFileLineAndExitTwoOrACountedSkip) {
@@ -112,12 +99,12 @@ TEST(BadInput, EveryMalformedCaseGivesFileLineAndExitTwoOrACountedSkip) {
     const long line = c.line >= 0 ? c.line : tag_lines + 1;
     const std::string where =
         c.file + (line > 0 ? ":" + std::to_string(line) + ": " : ": ") + c.message;
-    const Result fail = dry_run(folder, "");
+    const testing::Shell fail = dry_run(folder, "");
     EXPECT_EQ(fail.code, kExitBadInput) << c.name << "\n" << fail.err;
     EXPECT_NE(fail.err.find(where), std::string::npos)
         << c.name << ": expected '" << where << "' in\n"
         << fail.err.substr(0, 400);
-    const Result skip = dry_run(folder, "--on-bad-row skip");
+    const testing::Shell skip = dry_run(folder, "--on-bad-row skip");
     if (c.skipped < 0) {
       EXPECT_EQ(skip.code, kExitBadInput) << c.name << "\n" << skip.err.substr(0, 400);
       continue;
@@ -134,7 +121,7 @@ TEST(BadInput, ByteOrderMarkAndAMissingLastNewlineAreFine) {
   std::string ratings = testing::read_file(good + "/ratings.csv");
   ratings.pop_back();  // no newline after the last row
   testing::write_file(good + "/ratings.csv", "\xef\xbb\xbf" + ratings);
-  const Result r = dry_run(good, "");
+  const testing::Shell r = dry_run(good, "");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["skipped_rows"], 0);
   const MovieLens loaded = load_movielens(good);

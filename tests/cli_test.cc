@@ -1,7 +1,6 @@
 // The CLI: argv parsing, config precedence, the run directory, evaluate / predict / recommend /
 // info on a saved checkpoint, and the built binary's exit codes and file:line messages.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -37,25 +36,8 @@ std::string cli_error(std::vector<std::string> args) {
   return "no error";
 }
 
-struct Shell {
-  int code;
-  std::string out;  ///< stdout
-  std::string err;  ///< stderr
-};
-
-// Runs the built binary through the shell (`prefix` goes before it, e.g. a timeout).
-Shell shell(const std::string& args, const std::string& prefix = "") {
-  testing::TempDir tmp;
-  const std::string command =
-      prefix + " " + std::string(DNNREC_BINARY) + " " + args + " 2>" + tmp.file("stderr");
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out,
-          testing::read_file(tmp.file("stderr"))};
-}
+using testing::shell;
+using testing::Shell;
 
 // One small trained run shared by the tests of this file.
 struct TrainedRun {

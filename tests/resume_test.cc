@@ -1,16 +1,11 @@
 // Kill and resume: a run killed with SIGKILL (between epochs or mid-epoch) and continued
 // with --resume ends bitwise where the uninterrupted run ends; resume auto; bad resume points.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "dnnrec/checkpoint.h"
 #include "dnnrec/error.h"
@@ -33,42 +28,8 @@ const std::string& data_dir() {
   return path;
 }
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result run(const std::string& args) {
-  const std::string command = std::string(DNNREC_BINARY) + " " + args + " 2>/dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-// Starts `args` in the background, waits until `ready()` holds, then SIGKILLs it. Returns
-// false when the run ended before it could be killed.
-template <class Ready>
-bool kill_when(const std::string& args, Ready ready) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c",
-            ("exec " + std::string(DNNREC_BINARY) + " " + args + " >/dev/null 2>&1").c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  int status = 0;
-  while (!ready() && std::chrono::steady_clock::now() < deadline) {
-    if (::waitpid(pid, &status, WNOHANG) == pid) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &status, 0);
-  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
-}
+using testing::kill_when;
+using testing::shell;
 
 // history.csv without the timing columns (seconds, samples_per_sec).
 std::string history_without_timing(const std::string& run_dir) {
@@ -92,13 +53,13 @@ std::string history_without_timing(const std::string& run_dir) {
 }
 
 json info(const std::string& checkpoint) {
-  return json::parse(run("info --checkpoint " + checkpoint + " --json").out);
+  return json::parse(shell("info --checkpoint " + checkpoint + " --json").out);
 }
 
 // The uninterrupted run and a killed-and-resumed one end with the same weights (last.pt and
 // best.pt), the same history and the same test metrics.
-void expect_same_run(const std::string& a, const std::string& b, const json& metrics_a,
-                     const json& metrics_b) {
+void expect_same_shell(const std::string& a, const std::string& b, const json& metrics_a,
+                       const json& metrics_b) {
   EXPECT_EQ(info(a + "/last.pt")["weights_digest"], info(b + "/last.pt")["weights_digest"]);
   EXPECT_EQ(info(a + "/best.pt")["weights_digest"], info(b + "/best.pt")["weights_digest"]);
   EXPECT_EQ(info(a + "/last.pt")["step"], info(b + "/last.pt")["step"]);
@@ -113,7 +74,7 @@ TEST(Resume, SigkillBetweenEpochsThenResumeIsBitwiseTheUninterruptedRun) {
   const std::string args = "train --data " + data_dir() +
                            " --epochs 4 --hidden 32,16 --embedding-dim 8 --threads 2 --dropout 0.2"
                            " --set output.plots=false -q";
-  const Result whole = run(args + " --out " + tmp.file("a") + " --json");
+  const testing::Shell whole = shell(args + " --out " + tmp.file("a") + " --json");
   ASSERT_EQ(whole.code, 0);
   const std::string b = tmp.file("b");
   // last.pt first appears at the end of epoch 1.
@@ -122,9 +83,9 @@ TEST(Resume, SigkillBetweenEpochsThenResumeIsBitwiseTheUninterruptedRun) {
   const int epoch_at_kill = info(b + "/last.pt")["epoch"];
   EXPECT_GE(epoch_at_kill, 1);
   EXPECT_LT(epoch_at_kill, 4);
-  const Result resumed = run("train --resume " + b + " --json -q");
+  const testing::Shell resumed = shell("train --resume " + b + " --json -q");
   ASSERT_EQ(resumed.code, 0) << resumed.out;
-  expect_same_run(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
+  expect_same_shell(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
 }
 
 TEST(Resume, SigkillMidEpochThenResumeIsBitwiseTheUninterruptedRun) {
@@ -133,7 +94,7 @@ TEST(Resume, SigkillMidEpochThenResumeIsBitwiseTheUninterruptedRun) {
   const std::string args = "train --data " + data_dir() +
                            " --epochs 2 --batch-size 32 --hidden 32,16 --embedding-dim 8"
                            " --threads 2 --checkpoint-every-steps 7 --set output.plots=false -q";
-  const Result whole = run(args + " --out " + tmp.file("a") + " --json");
+  const testing::Shell whole = shell(args + " --out " + tmp.file("a") + " --json");
   ASSERT_EQ(whole.code, 0);
   const std::string b = tmp.file("b");
   ASSERT_TRUE(kill_when(args + " --out " + b, [&] { return fs::exists(b + "/last.pt"); }));
@@ -141,9 +102,9 @@ TEST(Resume, SigkillMidEpochThenResumeIsBitwiseTheUninterruptedRun) {
   EXPECT_TRUE(at_kill["resumable"].get<bool>());
   EXPECT_EQ(at_kill["step"].get<int>() % 7, 0) << "killed at a step checkpoint";
   EXPECT_LT(at_kill["step"].get<int>(), 200) << "killed within the first epoch";
-  const Result resumed = run("train --resume " + b + "/last.pt --json -q");
+  const testing::Shell resumed = shell("train --resume " + b + "/last.pt --json -q");
   ASSERT_EQ(resumed.code, 0) << resumed.out;
-  expect_same_run(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
+  expect_same_shell(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
 }
 
 TEST(Resume, AutoTakesTheNewestGoodCheckpointOrStartsAfresh) {
@@ -154,25 +115,25 @@ TEST(Resume, AutoTakesTheNewestGoodCheckpointOrStartsAfresh) {
                            " --set output.plots=false -q --json --resume auto --out " +
                            out;
   // Nothing to resume: a new run.
-  const Result first = run(args);
+  const testing::Shell first = shell(args);
   ASSERT_EQ(first.code, 0);
   const json full = json::parse(first.out);
   // A damaged last.pt is skipped for the newest periodic checkpoint (epoch 3's).
   std::string bytes = testing::read_file(out + "/last.pt");
   testing::write_file(out + "/last.pt", bytes.substr(0, bytes.size() / 2));
   fs::remove(out + "/metrics.json");
-  const Result again = run(args);
+  const testing::Shell again = shell(args);
   ASSERT_EQ(again.code, 0);
   EXPECT_EQ(json::parse(again.out)["test"], full["test"]);
   // A weights-only checkpoint cannot be resumed from.
   const std::string weights = tmp.file("weights");
-  ASSERT_EQ(run("train --data " + data_dir() + " --epochs 1 --hidden 16 --out " + weights +
-                " --set train.save_weights_only=true --set output.plots=false -q")
+  ASSERT_EQ(shell("train --data " + data_dir() + " --epochs 1 --hidden 16 --out " + weights +
+                  " --set train.save_weights_only=true --set output.plots=false -q")
                 .code,
             0);
-  const Result refused = run("train --resume " + weights + "/last.pt");
+  const testing::Shell refused = shell("train --resume " + weights + "/last.pt");
   EXPECT_EQ(refused.code, kExitBadInput);
-  EXPECT_EQ(run("train --resume " + tmp.file("nothing-here")).code, kExitBadInput);
+  EXPECT_EQ(shell("train --resume " + tmp.file("nothing-here")).code, kExitBadInput);
 }
 
 }  // namespace

@@ -3,9 +3,6 @@
 #include "dnnrec/sweep.h"
 
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -50,21 +47,8 @@ SweepOptions options_for(const std::string& out) {
   return o;
 }
 
-struct Shell {
-  int code;
-  std::string out;
-};
-
-// The built binary through the shell; stderr is dropped.
-Shell shell(const std::string& args) {
-  const std::string command = std::string(DNNREC_BINARY) + " " + args + " 2>/dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::shell;
+using testing::Shell;
 
 // Live processes whose command line contains `text`.
 int processes_mentioning(const std::string& text) {
@@ -257,13 +241,6 @@ TEST(Sweep, SigkillPartwayThenTheSameCommandFinishesIt) {
                            " --epochs 1 --hidden 16 --embedding-dim 8 --grid lr=0.001,0.002,0.003"
                            " --grid dropout=0,0.3 --jobs 2 --out " +
                            out + " --set output.plots=false -q";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execl("/bin/sh", "sh", "-c",
-            ("exec " + std::string(DNNREC_BINARY) + " " + args + " >/dev/null 2>&1").c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
   // Kill it once two trials have finished.
   auto finished = [&] {
     int n = 0;
@@ -274,13 +251,8 @@ TEST(Sweep, SigkillPartwayThenTheSameCommandFinishesIt) {
     }
     return n;
   };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (finished() < 2 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(testing::kill_when(args, [&] { return finished() >= 2; }))
+      << "the sweep finished before it was killed";
   const int done_before = finished();
   ASSERT_GE(done_before, 2);
   ASSERT_LT(done_before, 6) << "the sweep finished before it was killed";
