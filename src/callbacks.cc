@@ -213,13 +213,7 @@ void EarlyStopping::on_epoch_end(Trainer& trainer) {
   if (best_epoch_ == 0 || improved(value, best_, maximize_, 0.0)) {
     best_ = value;
     best_epoch_ = epoch;
-    if (config_.restore_best) {
-      torch::NoGradGuard no_grad;
-      best_weights_.clear();
-      for (const auto& p : trainer.model()->parameters())
-        best_weights_.push_back(p.detach().clone());
-      for (const auto& b : trainer.model()->buffers()) best_weights_.push_back(b.detach().clone());
-    }
+    if (config_.restore_best) set_best_weights(*trainer.model());
   }
   if (epoch == 1 || improved(value, reference_, maximize_, config_.min_delta)) {
     reference_ = value;

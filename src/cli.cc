@@ -213,9 +213,13 @@ std::string self_path() {
 // -> scripts/plot.py) or an installed share/dnnrec/plot.py.
 std::string plot_script() {
   if (const char* env = std::getenv("DNNREC_PLOT_SCRIPT")) return env;
+  fs::path exe;
+  try {
+    exe = self_path();
+  } catch (const Error&) {
+    return "";  // plots are optional: no executable path, no script
+  }
   std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
   for (const fs::path& candidate : {exe.parent_path().parent_path() / "scripts" / "plot.py",
                                     exe.parent_path().parent_path() / "share/dnnrec/plot.py"}) {
     if (fs::exists(candidate, ec)) return candidate.string();

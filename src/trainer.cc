@@ -166,7 +166,6 @@ std::string Trainer::resume_state() const {
   j["dropout_seed"] = std::to_string(dropout_seed_);
   j["lr"] = current_lr_;
   j["schedule"] = schedule_.save_state();
-  j["threads"] = config_.train.threads;
   return j.dump();
 }
 
