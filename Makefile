@@ -1,11 +1,13 @@
 # Thin front for the two commands of the README:
 #   make train   install, build, fetch ml-latest-small, train 5 epochs
 #   make test    install, build, fetch ml-latest-small, run the whole test suite
+#   make sanitize the same suite built with AddressSanitizer + UBSan (CI runs both)
 BUILD ?= build
+SANITIZE_BUILD ?= build-sanitize
 EPOCHS ?= 5
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build data train test clean format
+.PHONY: all deps build data train test sanitize clean format
 
 all: build
 
@@ -25,8 +27,16 @@ train: build data
 test: build data
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Every sanitizer report is fatal (-fno-sanitize-recover=all), leaks included, so a report
+# fails its test.
+sanitize: deps data
+	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DDNNREC_SANITIZE=ON
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
 format:
 	clang-format -i src/*.cc src/*.h include/dnnrec/*.h tests/*.cc tests/*.h
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD)

@@ -86,11 +86,37 @@ int count_columns(const char* s) {
   return n;
 }
 
-// A field as it appears in a message: quoted, and cut short so a garbage line stays readable.
+size_t invalid_utf8(std::string_view s);
+
+// A field as it appears in a message: quoted, cut short, and with control bytes and bytes that
+// are not UTF-8 written as \xNN, so a garbage line stays readable in a terminal.
 std::string shown(std::string_view value) {
   constexpr size_t kMaxShown = 40;
-  if (value.size() > kMaxShown) return "\"" + std::string(value.substr(0, kMaxShown)) + "...\"";
-  return "\"" + std::string(value) + "\"";
+  const bool cut = value.size() > kMaxShown;
+  std::string_view rest = value.substr(0, kMaxShown);
+  std::string text = "\"";
+  while (!rest.empty()) {
+    const size_t bad = invalid_utf8(rest);
+    const std::string_view good = rest.substr(0, bad);
+    for (const char c : good) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u < 0x20 || u == 0x7F) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof(escaped), "\\x%02X", u);
+        text += escaped;
+      } else {
+        text += c;
+      }
+    }
+    if (bad == std::string_view::npos) break;
+    // A character cut in two by the length limit is left out.
+    if (cut && rest.size() - bad < 4 && static_cast<unsigned char>(rest[bad]) >= 0xC2) break;
+    char escaped[8];
+    std::snprintf(escaped, sizeof(escaped), "\\x%02X", static_cast<unsigned char>(rest[bad]));
+    text += escaped;
+    rest.remove_prefix(bad + 1);
+  }
+  return text + (cut ? "...\"" : "\"");
 }
 
 // "0.5", "5": bounds as a person would write them.
@@ -251,8 +277,10 @@ class CsvFile {
  public:
   using Fields = std::array<char*, N>;
 
+  /// `header_only`: only the header will be read (the rows are parsed elsewhere), so only the
+  /// first line is scanned for NUL bytes.
   CsvFile(const std::string& path, std::string name, const std::array<const char*, N>& columns,
-          BadRowPolicy policy, LoadReport* report)
+          BadRowPolicy policy, LoadReport* report, bool header_only = false)
       : columns_(columns),
         rules_(std::move(name), std::vector<const char*>(columns.begin(), columns.end()), policy,
                report) {
@@ -261,6 +289,10 @@ class CsvFile {
     } catch (const io::error::can_not_open_file& e) {
       throw DataError(rules_.name(), 0,
                       "cannot open " + path + ": " + std::strerror(e.errno_value));
+    }
+    nul_lines_ = lines_with_nul(path, header_only);
+    if (!nul_lines_.empty() && nul_lines_.front() == 1) {
+      throw DataError(rules_.name(), 1, "wrong header: NUL byte in the header row");
     }
     read_header(std::make_index_sequence<N>{});
   }
@@ -299,11 +331,11 @@ class CsvFile {
     } catch (const io::error::header_missing&) {
       throw DataError(rules_.name(), 0, "empty file (no header row)");
     } catch (const io::error::extra_column_in_header& e) {
-      wrong_header(std::string("unexpected column \"") + e.column_name + "\"");
+      wrong_header("unexpected column " + shown(e.column_name));
     } catch (const io::error::missing_column_in_header& e) {
-      wrong_header(std::string("missing column \"") + e.column_name + "\"");
+      wrong_header("missing column " + shown(e.column_name));
     } catch (const io::error::duplicated_column_in_header& e) {
-      wrong_header(std::string("column \"") + e.column_name + "\" appears twice");
+      wrong_header("column " + shown(e.column_name) + " appears twice");
     } catch (const io::error::escaped_string_not_closed&) {
       wrong_header("unterminated quoted field");
     } catch (const io::error::line_length_limit_exceeded&) {
@@ -313,6 +345,36 @@ class CsvFile {
     }
   }
 
+  // fccp's fields are C strings: a NUL would silently cut a value short, so the lines that hold
+  // one are found first, and each is a bad row however fccp split it.
+  static std::vector<long> lines_with_nul(const std::string& path, bool first_line_only) {
+    std::vector<long> lines;
+    std::ifstream in(path, std::ios::binary);
+    std::vector<char> buffer(first_line_only ? 1 << 16 : 1 << 20);
+    long line = 1;
+    while (in && !(first_line_only && line > 1)) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      const char* p = buffer.data();
+      const char* const end = p + in.gcount();
+      if (std::memchr(p, '\0', static_cast<size_t>(end - p)) == nullptr) {
+        line += std::count(p, end, '\n');
+        continue;
+      }
+      for (; p < end; ++p) {
+        if (*p == '\n') {
+          ++line;
+        } else if (*p == '\0' && (lines.empty() || lines.back() != line)) {
+          lines.push_back(line);
+        }
+      }
+    }
+    return lines;
+  }
+
+  bool has_nul(long line) const {
+    return std::binary_search(nul_lines_.begin(), nul_lines_.end(), line);
+  }
+
   template <size_t... I>
   bool next_row(Fields& fields, std::index_sequence<I...>) {
     for (;;) {
@@ -320,9 +382,17 @@ class CsvFile {
       try {
         const bool got = reader_->read_row(fields[I]...);
         rules_.set_line(line());
+        if (got && has_nul(line())) {
+          rules_.bad_row("NUL byte in the row");
+          continue;
+        }
         return got;
       } catch (const io::error::base&) {
         rules_.set_line(line());
+        if (has_nul(line())) {
+          rules_.bad_row("NUL byte in the row");
+          continue;
+        }
         malformed_line(rules_);
       }
     }
@@ -331,6 +401,7 @@ class CsvFile {
   std::array<const char*, N> columns_;
   RowRules rules_;
   std::unique_ptr<Reader> reader_;
+  std::vector<long> nul_lines_;  ///< sorted
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -525,7 +596,7 @@ class ParallelCsv {
     {
       // fccp reads the header and reports everything wrong with it; its buffers go before the
       // output is allocated.
-      const CsvFile<N> csv(path, name_, columns, options.on_bad_row, report);
+      const CsvFile<N> csv(path, name_, columns, options.on_bad_row, report, true);
       header_line = csv.line();
     }
     file_ = std::make_unique<File>(path, name_);
@@ -606,6 +677,9 @@ class ParallelCsv {
   // The header once more, split as fccp split it, for the order of its columns (fccp accepts
   // them in any order) and to know whether the raw fast path applies.
   void read_column_order(std::string header, long header_line) {
+    if (header.find('\0') != std::string::npos) {
+      throw DataError(name_, header_line, "wrong header: NUL byte in the header row");
+    }
     if (header_line == 1 && header.compare(0, 3, "\xEF\xBB\xBF") == 0) header.erase(0, 3);
     if (!header.empty() && header.back() == '\r') header.pop_back();
     std::array<std::string, N> names;

@@ -1,4 +1,4 @@
-// The corpus of malformed MovieLens folders, generated here from a good sample folder: each
+// The corpus of malformed MovieLens folders (tests/data/bad/, written by bad_corpus.cc): each
 // case through the built binary gives its file:line message and exit 2, and with
 // --on-bad-row skip the right count of skipped rows; never a crash or a hang.
 #include <gtest/gtest.h>
@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "bad_corpus.h"
 #include "dnnrec/error.h"
 #include "dnnrec/movielens.h"
 #include "test_util.h"
@@ -17,100 +18,70 @@ using json = nlohmann::json;
 namespace dnnrec {
 namespace {
 
-struct Case {
-  std::string name;
-  std::string file;     ///< the file made malformed
-  std::string content;  ///< its whole content
-  std::string message;  ///< expected in the failure, after "file:line: " (or "file: ")
-  long line;            ///< expected line, 0 for a whole-file problem
-  int skipped;          ///< rows skipped with --on-bad-row skip; -1: fatal under skip too
-};
-
-const std::string kHeader = "userId,movieId,rating,timestamp\n";
-const std::string kGood = "1,1,4.0,964982703\n2,1,3.0,964982704\n";
-
-std::vector<Case> corpus(const std::string& good_movies, const std::string& good_tags) {
-  std::string garbage;
-  for (int i = 0; i < 4096; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
-  std::string movies_bad_title = good_movies;
-  movies_bad_title.insert(movies_bad_title.find('\n') + 1,
-                          "999001,\"Bad \xff\xfe title (1995)\",Comedy\n");
-  return {
-      {"binary garbage", "ratings.csv", garbage, "wrong header", 1, -1},
-      {"a 10 MB single line", "ratings.csv", kHeader + kGood + std::string(10 << 20, '7') + "\n",
-       "expected 4 columns (userId,movieId,rating,timestamp), found 1", 4, 1},
-      {"NUL byte", "ratings.csv",
-       kHeader + kGood +
-           std::string("3,1,4.0,9649\0"
-                       "82703\n",
-                       18),
-       "NUL byte in the row", 4, 1},
-      {"negative id", "ratings.csv", kHeader + kGood + "-5,1,4.0,964982703\n",
-       "column 'userId': \"-5\" is negative", 4, 1},
-      {"huge id", "ratings.csv", kHeader + kGood + "99999999999999999999999,1,4.0,964982703\n",
-       "column 'userId': \"99999999999999999999999\" is out of range", 4, 1},
-      {"duplicate (user, movie)", "ratings.csv", kHeader + kGood + "1,1,2.0,964982799\n",
-       "duplicate rating of user 1 for movie 1 (first on line 2)", 4, 1},
-      {"timestamp before 1970", "ratings.csv", kHeader + kGood + "3,1,4.0,-1\n",
-       "column 'timestamp': -1 is outside", 4, 1},
-      {"timestamp after 2100", "ratings.csv", kHeader + kGood + "3,1,4.0,5000000000\n",
-       "column 'timestamp': 5000000000 is outside", 4, 1},
-      {"timestamp overflow", "ratings.csv", kHeader + kGood + "3,1,4.0,99999999999999999999\n",
-       "column 'timestamp': \"99999999999999999999\" is out of range", 4, 1},
-      {"rating 4.0.0", "ratings.csv", kHeader + kGood + "3,1,4.0.0,964982703\n",
-       "column 'rating': \"4.0.0\" is not a number", 4, 1},
-      {"rating nan", "ratings.csv", kHeader + kGood + "3,1,nan,964982703\n",
-       "column 'rating': \"nan\" is not a finite number", 4, 1},
-      {"rating inf", "ratings.csv", kHeader + kGood + "3,1,inf,964982703\n",
-       "column 'rating': \"inf\" is not a finite number", 4, 1},
-      {"invalid UTF-8 title", "movies.csv", movies_bad_title,
-       "column 'title' is not valid UTF-8 (byte 0xFF at offset 4)", 2, 1},
-      {"invalid UTF-8 tag", "tags.csv", good_tags + "1,1,bad\xff\xfetag,964982703\n",
-       "column 'tag' is not valid UTF-8", -1, 1},
-      {"empty ratings.csv", "ratings.csv", "", "empty file (no header row)", 0, -1},
-      {"only a header", "ratings.csv", kHeader, "no ratings: the file has only its header row", 0,
-       -1},
-  };
-}
-
 testing::Shell dry_run(const std::string& folder, const std::string& extra) {
   return testing::shell("train --dry-run -q --json --set data.cache=false --data " + folder +
                             " --out " + folder + "/run " + extra,
                         "timeout 120");
 }
 
-TEST(BadInput, EveryMalformedCaseGivesFileLineAndExitTwoOrACountedSkip) {
-  testing::TempDir tmp;
-  const std::string good = tmp.file("good");
-  write_sample_movielens(good, SampleOptions{50, 80, 2000, 100, 9});
-  const std::string movies = testing::read_file(good + "/movies.csv");
-  const std::string tags = testing::read_file(good + "/tags.csv");
-  const int tag_lines = static_cast<int>(std::count(tags.begin(), tags.end(), '\n'));
-  const std::vector<Case> cases = corpus(movies, tags);
-  for (const Case& c : cases) {
-    const std::string folder = tmp.file("case-" + std::to_string(&c - &cases[0]));
-    fs::create_directories(folder);
-    for (const char* name : {"ratings.csv", "movies.csv", "tags.csv", "links.csv"}) {
-      fs::copy_file(good + "/" + name, folder + "/" + name);
+// Lead bytes and their continuation bytes (not overlong forms: enough for a message check).
+bool valid_utf8(const std::string& text) {
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const size_t n = c < 0x80                 ? 0
+                     : c >= 0xC2 && c <= 0xDF ? 1
+                     : c >= 0xE0 && c <= 0xEF ? 2
+                     : c >= 0xF0 && c <= 0xF4 ? 3
+                                              : 9;
+    if (n == 9 || (n > 0 && i + n >= text.size())) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
     }
-    // Cases on movies.csv or tags.csv keep the good ratings; cases on ratings.csv use their own
-    // (with movie 1, which every sample has).
-    testing::write_file(folder + "/" + c.file, c.content);
-    const long line = c.line >= 0 ? c.line : tag_lines + 1;
-    const std::string where =
-        c.file + (line > 0 ? ":" + std::to_string(line) + ": " : ": ") + c.message;
-    const testing::Shell fail = dry_run(folder, "");
-    EXPECT_EQ(fail.code, kExitBadInput) << c.name << "\n" << fail.err;
+    i += n + 1;
+  }
+  return true;
+}
+
+// True when `text` is printable UTF-8 (newlines and tabs allowed): what a terminal shows.
+bool readable(const std::string& text) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7F) return false;
+  }
+  return valid_utf8(text);
+}
+
+TEST(BadInput, EveryMalformedCaseGivesFileLineAndExitTwoOrACountedSkip) {
+  // The corpus lives in tests/data/bad/ (see its README.md), rewritten from the code each run.
+  const std::string corpus = std::string(DNNREC_SOURCE_DIR) + "/tests/data/bad";
+  testing::write_bad_corpus(corpus);
+  std::vector<fs::path> folders;
+  for (const auto& entry : fs::directory_iterator(corpus)) {
+    if (fs::exists(entry.path() / "expect.json")) folders.push_back(entry.path());
+  }
+  std::sort(folders.begin(), folders.end());
+  ASSERT_GE(folders.size(), 20u);
+  for (const fs::path& folder : folders) {
+    const json expect = json::parse(testing::read_file((folder / "expect.json").string()));
+    const std::string name = expect["name"];
+    const long line = expect["line"];
+    const int skipped = expect["skipped"];
+    const std::string where = expect["file"].get<std::string>() +
+                              (line > 0 ? ":" + std::to_string(line) + ": " : ": ") +
+                              expect["message"].get<std::string>();
+    const testing::Shell fail = dry_run(folder.string(), "");
+    EXPECT_EQ(fail.code, kExitBadInput) << name << "\n" << fail.err;
     EXPECT_NE(fail.err.find(where), std::string::npos)
-        << c.name << ": expected '" << where << "' in\n"
+        << name << ": expected '" << where << "' in\n"
         << fail.err.substr(0, 400);
-    const testing::Shell skip = dry_run(folder, "--on-bad-row skip");
-    if (c.skipped < 0) {
-      EXPECT_EQ(skip.code, kExitBadInput) << c.name << "\n" << skip.err.substr(0, 400);
+    EXPECT_TRUE(readable(fail.err)) << name << ": raw bytes in the message\n" << fail.err;
+    const testing::Shell skip = dry_run(folder.string(), "--on-bad-row skip");
+    if (skipped < 0) {
+      EXPECT_EQ(skip.code, kExitBadInput) << name << "\n" << skip.err.substr(0, 400);
       continue;
     }
-    ASSERT_EQ(skip.code, 0) << c.name << "\n" << skip.err.substr(0, 400);
-    EXPECT_EQ(json::parse(skip.out)["skipped_rows"], c.skipped) << c.name;
+    ASSERT_EQ(skip.code, 0) << name << "\n" << skip.err.substr(0, 400);
+    EXPECT_EQ(json::parse(skip.out)["skipped_rows"], skipped) << name;
   }
 }
 
