@@ -194,8 +194,18 @@ void on_interrupt(int) {
   int64_t first = 0;
   if (first_interrupt_ns.compare_exchange_strong(first, now)) {
     Trainer::interrupt_flag().store(true);  // first signal: stop after the current batch, save
+    static const char kFirst[] =
+        "dnnrec: interrupted: finishing the current batch, then saving a checkpoint "
+        "(interrupt again to leave at once)\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kFirst, sizeof(kFirst) - 1);
   } else if (now - first >= 100'000'000) {
-    ::_exit(kExitInterrupted);  // a second one: leave at once
+    // A second one: leave at once. A checkpoint being written is dropped (its temporary file
+    // removed); every file already in place is whole, being written by rename.
+    remove_unfinished_write();
+    static const char kSecond[] =
+        "dnnrec: interrupted again: leaving at once, without a new checkpoint\n";
+    [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, kSecond, sizeof(kSecond) - 1);
+    ::_exit(kExitInterrupted);
   }
   // Within 100 ms it is the same interrupt delivered twice, not a second request: timeout and
   // kill(0) signal both the process and its group, and each of its threads can take one.

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -73,8 +74,47 @@ ScopedLogFile::~ScopedLogFile() {
   }
 }
 
+namespace {
+
+// The temporary file being written, for remove_unfinished_write(): one slot, taken by the
+// write that finds it free (writes run on the main thread; a concurrent one goes unrecorded).
+std::atomic<int> g_unfinished_state{0};  // 0 free, 1 being filled or cleared, 2 holds a path
+char g_unfinished_path[4096];
+
+class UnfinishedWrite {
+ public:
+  explicit UnfinishedWrite(const std::string& tmp) {
+    int free_slot = 0;
+    if (tmp.size() < sizeof(g_unfinished_path) &&
+        g_unfinished_state.compare_exchange_strong(free_slot, 1)) {
+      std::memcpy(g_unfinished_path, tmp.c_str(), tmp.size() + 1);
+      g_unfinished_state.store(2);
+      owned_ = true;
+    }
+  }
+  ~UnfinishedWrite() {
+    int holds = 2;
+    if (owned_ && g_unfinished_state.compare_exchange_strong(holds, 1)) {
+      g_unfinished_state.store(0);
+    }
+  }
+  UnfinishedWrite(const UnfinishedWrite&) = delete;
+  UnfinishedWrite& operator=(const UnfinishedWrite&) = delete;
+
+ private:
+  bool owned_ = false;
+};
+
+}  // namespace
+
+void remove_unfinished_write() noexcept {
+  int holds = 2;
+  if (g_unfinished_state.compare_exchange_strong(holds, 1)) ::unlink(g_unfinished_path);
+}
+
 void atomic_write_file(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const UnfinishedWrite unfinished(tmp);
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
   const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() &&

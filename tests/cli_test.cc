@@ -345,5 +345,35 @@ TEST(Binary, ASignalDeliveredTwiceAtOnceIsOneInterrupt) {
   EXPECT_TRUE(fs::exists(run + "/interrupted.pt"));
 }
 
+TEST(Binary, ASecondSigintLeavesAtOnceAndLeavesNothingHalfWritten) {
+  const TrainedRun& t = trained();
+  const std::string run = t.dir.file("interrupted-hard");
+  const std::string log = t.dir.file("interrupted-hard.log");
+  // The whole training set in one batch through a 4096-wide tower: a step of many seconds, so
+  // both signals come while the first batch runs. The first asks to stop after the batch; the
+  // second, 300 ms later, must end the process before the batch does: exit 130 and no
+  // interrupted.pt, where a single SIGINT always writes one.
+  const std::string script =
+      "\"$0\" \"$@\" 2>" + log +
+      " & p=$!; for i in $(seq 1200); do grep -q \"parameters; optimizer\" " + log +
+      " && break; sleep 0.05; done; sleep 0.5; kill -INT $p; sleep 0.3; kill -INT $p; wait $p";
+  Shell s = shell(
+      "train --epochs 1 --batch-size 100000 --hidden 4096,4096 --data " + t.data + " --out " + run,
+      "sh -c '" + script + "'");
+  const std::string err = testing::read_file(log);
+  EXPECT_EQ(s.code, kExitInterrupted) << err;
+  EXPECT_NE(err.find("interrupted: finishing the current batch"), std::string::npos) << err;
+  EXPECT_NE(err.find("interrupted again: leaving at once"), std::string::npos) << err;
+  EXPECT_EQ(err.find("interrupted during epoch"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(run + "/interrupted.pt"));
+  for (const auto& entry : fs::recursive_directory_iterator(run)) {
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+  // The run directory is still usable: --resume auto finds nothing to resume and starts afresh.
+  Shell again =
+      shell("train --resume auto --epochs 1 --dry-run --data " + t.data + " --out " + run);
+  EXPECT_EQ(again.code, 0) << again.err;
+}
+
 }  // namespace
 }  // namespace dnnrec

@@ -31,6 +31,11 @@ class ScopedLogFile {
 /// renamed over `path`: readers see the old file or the new one, never a part.
 void atomic_write_file(const std::string& path, const std::string& content);
 
+/// Async-signal-safe: removes the temporary file of an atomic_write_file in progress, if any.
+/// For a signal handler that leaves at once (a second SIGINT), so that nothing half-written
+/// stays behind; the files already renamed into place are whole.
+void remove_unfinished_write() noexcept;
+
 /// Bytes an unprivileged user can still write in the file system holding dir (UINT64_MAX when
 /// it cannot be told).
 uint64_t free_disk_bytes(const std::string& dir);
