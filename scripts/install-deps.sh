@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   libtorch-dev libopenblas0-openmp libcxxopts-dev libfccp-dev libspdlog-dev libyaml-cpp-dev
-  libgtest-dev nlohmann-json3-dev cmake ninja-build ccache g++ unzip curl python3-torch
+  libgtest-dev nlohmann-json3-dev libgloo-dev cmake ninja-build ccache g++ unzip curl python3-torch
   python3-matplotlib clang
 )
 

@@ -18,7 +18,9 @@
 
 #include "dnnrec/checkpoint.h"
 #include "dnnrec/config.h"
+#include "dnnrec/distributed.h"
 #include "dnnrec/error.h"
+#include "dnnrec/launch.h"
 #include "dnnrec/models.h"
 #include "dnnrec/movielens.h"
 #include "dnnrec/pipeline.h"
@@ -40,6 +42,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  train      train a model and write a run directory (config, history, checkpoints, metrics)\n"
     "  sweep      grid / random search over config keys, several seeds per trial, leaderboard\n"
+    "  launch     start the ranks of a data-parallel training (launch --nproc N -- train ...)\n"
     "  evaluate   metrics of a checkpoint on the test, val or train split\n"
     "  predict    score (userId, movieId) pairs from a CSV\n"
     "  recommend  top-k movies a user has not rated\n"
@@ -48,7 +51,7 @@ constexpr const char* kUsage =
     "  config     print the effective config (YAML) or the table of every key (--markdown)\n"
     "\n"
     "exit codes: 0 ok, 1 internal or I/O failure, 2 bad input / config / checkpoint,\n"
-    "            3 training diverged, 130 interrupted\n";
+    "            3 training diverged, 4 distributed training lost a rank, 130 interrupted\n";
 
 std::string shell_quote(const std::string& arg) {
   if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -364,6 +367,21 @@ int train(std::vector<std::string> args, std::ostream& out) {
           "(the newest good checkpoint in --out; a new run when there is none). The run's "
           "stored config is used.",
           "DIR|FILE|auto");
+  cmd.add("world-size",
+          "Processes of a data-parallel training, over every host (default 1: this one alone; "
+          "dnnrec launch sets it)",
+          "N");
+  cmd.add("rank", "This process's rank, 0..world-size-1 (rank 0 writes the run directory)", "R");
+  cmd.add("master",
+          "HOST:PORT where rank 0 serves the rendezvous store; every rank gives the same "
+          "(default 127.0.0.1:29500)",
+          "HOST:PORT");
+  cmd.add("bind",
+          "Address this rank's Gloo transport listens on (default: 127.0.0.1 with a loopback "
+          "master, else the address of the host name)",
+          "ADDR");
+  cmd.add("dist-timeout", "Seconds a collective waits for a peer before the run stops (default 30)",
+          "S");
   add_config_flags(cmd);
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) {
@@ -377,9 +395,29 @@ int train(std::vector<std::string> args, std::ostream& out) {
 
   const std::string command_line = command_line_of(args, sets);
   const bool dry_run = r["dry-run"].as<bool>();
+  DistOptions dist;
+  dist.world_size = static_cast<int>(to_int(get(r, "world-size", "1"), "world-size"));
+  dist.rank = static_cast<int>(to_int(get(r, "rank", "0"), "rank"));
+  dist.master = get(r, "master", dist.master);
+  dist.bind = get(r, "bind", "");
+  dist.timeout_seconds = static_cast<int>(to_int(get(r, "dist-timeout", "30"), "dist-timeout"));
+  if (dist.world_size < 1) throw ConfigError("--world-size must be >= 1");
+  if (dist.rank < 0 || dist.rank >= dist.world_size) {
+    throw ConfigError("--rank " + std::to_string(dist.rank) + " is outside 0.." +
+                      std::to_string(dist.world_size - 1));
+  }
+  // --world-size 1 is the single-process path itself; a dry run trains nothing to share.
+  std::unique_ptr<ProcessGroup> group;
+  if (dist.world_size > 1 && !dry_run) {
+    set_rank_logging(dist.rank);
+    spdlog::info("joining a group of {} at {}", dist.world_size, dist.master);
+    group = ProcessGroup::join(dist);
+    spdlog::info("rank {} of {} joined", dist.rank, dist.world_size);
+  }
+  const bool lead = dist.rank == 0;
   Config run_config = config;
   std::string resume_from;
-  if (r.count("resume")) {
+  if (r.count("resume") && lead) {
     const std::string target = r["resume"].as<std::string>();
     if (target == "auto") {
       if (config.output.dir.empty()) throw ConfigError("--resume auto needs --out DIR");
@@ -402,8 +440,23 @@ int train(std::vector<std::string> args, std::ostream& out) {
       spdlog::info("resuming {} from {}", run_config.output.dir, resume_from);
     }
   }
-  const TrainResult result =
-      with_interrupts([&] { return run_train(run_config, command_line, dry_run, resume_from); });
+  if (group != nullptr) {
+    // Every rank trains rank 0's config (its flags', or the resumed run's); each keeps its own
+    // threads and device, and its own data folder when --data is given.
+    const std::string yaml = group->broadcast_bytes(lead ? run_config.to_yaml() : "");
+    if (!lead) {
+      Config from_lead;
+      from_lead.merge_yaml_string(yaml, "rank 0's config");
+      if (r.count("data")) from_lead.data.dir = config.data.dir;
+      from_lead.train.threads = config.train.threads;
+      from_lead.train.device = config.train.device;
+      from_lead.output.dir = "";
+      run_config = from_lead;
+    }
+  }
+  const TrainResult result = with_interrupts(
+      [&] { return run_train(run_config, command_line, dry_run, resume_from, group.get()); });
+  if (!lead && group != nullptr) return kExitOk;  // rank 0 reports for the group
   if (!dry_run && run_config.output.plots) draw_plots(result.run_dir);
   if (r["json"].as<bool>()) {
     out << result.to_json() << "\n";
@@ -738,6 +791,45 @@ int config(std::vector<std::string> args, std::ostream& out) {
   return kExitOk;
 }
 
+int launch(std::vector<std::string> args, std::ostream& out) {
+  // Everything after "--" is the train command, passed on untouched.
+  std::vector<std::string> command;
+  const auto dash = std::find(args.begin(), args.end(), "--");
+  if (dash != args.end()) {
+    command.assign(dash + 1, args.end());
+    args.erase(dash, args.end());
+  }
+  Command cmd("launch",
+              "Start the ranks of a data-parallel training on this host and wait for them: "
+              "dnnrec launch --nproc N -- train [train flags]. Each rank is dnnrec train with "
+              "--world-size, --rank and --master added (and --threads = cores / N unless "
+              "given); --batch-size is the global batch, cut between the ranks.");
+  cmd.add("nproc", "Ranks to start on this host (default 2)", "N");
+  cmd.add("world-size", "Ranks over every host (default: --nproc, all on this host)", "W");
+  cmd.add("first-rank",
+          "The first rank started on this host (default 0; e.g. 4 on the second of two hosts "
+          "with 4 each)",
+          "K");
+  cmd.add("master",
+          "HOST:PORT of rank 0's rendezvous store (default 127.0.0.1 and a free port; needed "
+          "when ranks run on other hosts)",
+          "HOST:PORT");
+  auto r = cmd.parse(args);
+  if (r["help"].as<bool>()) {
+    out << cmd.help();
+    return kExitOk;
+  }
+  start_logging(r);
+  LaunchOptions options;
+  options.nproc = static_cast<int>(to_int(get(r, "nproc", "2"), "nproc"));
+  options.world_size = static_cast<int>(to_int(get(r, "world-size", "0"), "world-size"));
+  options.first_rank = static_cast<int>(to_int(get(r, "first-rank", "0"), "first-rank"));
+  options.master = get(r, "master", "");
+  if (!options.master.empty()) parse_host_port(options.master, "--master");
+  options.args = command;
+  return run_launch(options, self_path());
+}
+
 }  // namespace
 
 int run(const std::vector<std::string>& args, std::ostream& out) {
@@ -754,14 +846,15 @@ int run(const std::vector<std::string>& args, std::ostream& out) {
   rest.insert(rest.end(), args.begin() + 2, args.end());
   if (command == "train") return train(rest, out);
   if (command == "sweep") return sweep(rest, out);
+  if (command == "launch") return launch(rest, out);
   if (command == "evaluate") return evaluate(rest, out);
   if (command == "predict") return predict(rest, out);
   if (command == "recommend") return recommend(rest, out);
   if (command == "info") return info(rest, out);
   if (command == "sample") return sample(rest, out);
   if (command == "config") return config(rest, out);
-  const std::string hint = nearest(
-      command, {"train", "sweep", "evaluate", "predict", "recommend", "info", "sample", "config"});
+  const std::string hint = nearest(command, {"train", "sweep", "launch", "evaluate", "predict",
+                                             "recommend", "info", "sample", "config"});
   throw ConfigError("unknown command '" + command + "'" +
                     (hint.empty() ? "" : "; did you mean '" + hint + "'?") +
                     " (dnnrec --help lists the commands)");

@@ -11,12 +11,14 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <unordered_set>
 
 #include "dnnrec/batch.h"
 #include "dnnrec/callbacks.h"
 #include "dnnrec/checkpoint.h"
+#include "dnnrec/distributed.h"
 #include "dnnrec/error.h"
 #include "dnnrec/features.h"
 #include "dnnrec/metrics.h"
@@ -155,6 +157,10 @@ std::string TrainResult::to_json() const {
   out["parameters"] = parameters;
   out["skipped_rows"] = skipped_rows;
   out["seeds"] = seeds;
+  if (world_size > 1) {
+    out["world_size"] = world_size;
+    out["rank_weights_digests"] = rank_weights_digests;
+  }
   if (!per_seed.empty()) {
     out["val_std"] = metrics_json(val_std);
     out["test_std"] = metrics_json(test_std);
@@ -169,14 +175,19 @@ namespace {
 
 // One training run into an existing run directory.
 TrainResult train_one(Config config, const std::string& command_line, bool dry_run,
-                      const std::string& resume = "") {
+                      const std::string& resume = "", ProcessGroup* group = nullptr) {
+  // In a group only rank 0 (the lead) writes files; the others train alongside it.
+  const bool lead = group == nullptr || group->rank() == 0;
   TrainResult result;
   result.run_dir = config.output.dir;
-  ScopedLogFile log_file(result.run_dir + "/train.log");
+  std::optional<ScopedLogFile> log_file;
+  if (lead) log_file.emplace(result.run_dir + "/train.log");
   spdlog::info("dnnrec {} train: run directory {}", kVersion, result.run_dir);
   spdlog::debug("command: {}", command_line);
-  atomic_write_file(result.run_dir + "/command.txt", command_line + "\n");
-  atomic_write_file(result.run_dir + "/config.yaml", config.to_yaml());
+  if (lead) {
+    atomic_write_file(result.run_dir + "/command.txt", command_line + "\n");
+    atomic_write_file(result.run_dir + "/config.yaml", config.to_yaml());
+  }
   spdlog::debug("effective config:\n{}", config.to_yaml());
   check_blas();
   const int threads = configure_threads(config.train.threads);
@@ -214,6 +225,7 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
                result.parameters, config.train.optimizer, config.train.lr, config.effective_loss(),
                config.train.batch_size);
   Trainer trainer(model, config, device);
+  trainer.set_process_group(group);
   result.model = config.model.name;
   if (dry_run) {
     result.peak_rss_mib = peak_rss_mib();
@@ -243,7 +255,7 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   // Room for a few checkpoints, checked before training rather than found missing after an
   // epoch (a checkpoint is the weights plus two optimizer moments).
   const uint64_t checkpoint_bytes = static_cast<uint64_t>(result.parameters) * 4 * 3 + (1 << 20);
-  const uint64_t free_bytes = free_disk_bytes(result.run_dir);
+  const uint64_t free_bytes = lead ? free_disk_bytes(result.run_dir) : UINT64_MAX;
   if (free_bytes < 3 * checkpoint_bytes) {
     throw Error("not enough disk space in " + result.run_dir +
                 " for checkpoints: each needs about " + std::to_string(checkpoint_bytes >> 20) +
@@ -270,9 +282,11 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
       });
   auto stopper = std::make_shared<EarlyStopping>(config.train);
   auto history = std::make_shared<HistoryWriter>(result.run_dir + "/history.csv");
-  // The stopper before the checkpointer: the state last.pt holds includes its epoch.
+  // The stopper before the checkpointer: the state last.pt holds includes its epoch. The
+  // other ranks of a group only stop early with rank 0 (the same logs, the same decision).
   callbacks = {std::make_shared<ProgressLogger>(live_progress()), history, stopper, checkpointer};
-  if (!resume.empty()) {
+  if (!lead) callbacks = {stopper};
+  if (lead && !resume.empty()) {
     const Checkpoint ckpt = load_checkpoint(resume);
     if (ckpt.meta.resume_state.empty()) {
       throw CheckpointError(resume +
@@ -313,6 +327,11 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
     }
     spdlog::info("resumed from {}: epoch {}, step {}", resume, ckpt.meta.epoch, ckpt.meta.step);
   }
+  if (group != nullptr) {
+    // The weights, optimizer and trainer state follow in fit; the stopper's state here.
+    const std::string state = group->broadcast_bytes(lead ? stopper->save_state() : "");
+    if (!lead && !state.empty()) stopper->load_state(state);
+  }
   // Fail on a bad checkpoint name before training rather than after the first epoch.
   std::map<std::string, double> names = {{"epoch", 0}, {"step", 0},     {"train_loss", 0},
                                          {"lr", 0},    {"val_loss", 0}, {"monitor", 0}};
@@ -322,6 +341,17 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   const auto train_start = Clock::now();
   trainer.fit(train, &val, callbacks);
   result.train_seconds = seconds_since(train_start);
+  result.world_size = group != nullptr ? group->world_size() : 1;
+  result.rank_weights_digests = trainer.rank_digests();
+  if (!lead) {
+    if (trainer.interrupted()) {
+      throw Error("interrupted during epoch " + std::to_string(trainer.state().epoch) +
+                      "; rank 0 saved the state",
+                  kExitInterrupted);
+    }
+    spdlog::info("training done; rank 0 evaluates and writes the results");
+    return result;
+  }
   result.epochs_run = static_cast<int>(history->rows().size());
   double samples = 0, seconds = 0;
   for (const auto& row : history->rows()) {
@@ -331,7 +361,7 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   result.train_samples_per_sec = seconds > 0 ? samples / seconds : 0.0;
   result.seconds_per_epoch = result.epochs_run > 0 ? seconds / result.epochs_run : 0.0;
   result.seeds = {config.train.seed};
-  if (Trainer::interrupt_flag().load()) {
+  if (trainer.interrupted()) {
     const std::string path = result.run_dir + "/interrupted.pt";
     CheckpointMeta meta = base;
     meta.created_at = now_iso8601();
@@ -340,8 +370,11 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
     meta.resume_state = resume_json();
     save_checkpoint(path, meta, features.vocabs(), *trainer.model(), &trainer.optimizer());
     throw Error("interrupted during epoch " + std::to_string(trainer.state().epoch) +
-                    "; the state at the interrupt is in " + path +
-                    "; continue with: dnnrec train --resume " + result.run_dir,
+                    "; the state at the interrupt is in " + path + "; continue with: " +
+                    (group != nullptr
+                         ? "dnnrec launch --nproc " + std::to_string(group->world_size()) + " -- "
+                         : std::string("dnnrec ")) +
+                    "train --resume " + result.run_dir,
                 kExitInterrupted);
   }
 
@@ -420,9 +453,18 @@ std::string find_resume_checkpoint(const std::string& path) {
 }
 
 TrainResult run_train(const Config& input_config, const std::string& command_line, bool dry_run,
-                      const std::string& resume) {
+                      const std::string& resume, ProcessGroup* group) {
   Config config = input_config;
   config.validate();
+  if (group != nullptr) {
+    if (config.train.seeds > 1) {
+      throw ConfigError(
+          "train.seeds > 1 with --world-size > 1: run the seeds one after another "
+          "(--seed N)");
+    }
+    if (group->rank() == 0) config.output.dir = make_run_dir(config.output.dir);
+    return train_one(config, command_line, dry_run, group->rank() == 0 ? resume : "", group);
+  }
   config.output.dir = make_run_dir(config.output.dir);
   if (!resume.empty()) {
     if (config.train.seeds > 1) {

@@ -49,6 +49,17 @@ void init_logging(const std::string& level, const std::string& log_file) {
   if (!log_file.empty()) add_log_file(log_file);
 }
 
+void set_rank_logging(int rank) {
+  auto& sinks = spdlog::default_logger()->sinks();
+  if (sinks.empty()) return;
+  auto& console = sinks.front();
+  console->set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] %^%l%$ %v");
+  if (rank != 0 && console_level < spdlog::level::warn) {
+    console_level = spdlog::level::warn;
+    console->set_level(console_level);
+  }
+}
+
 void add_log_file(const std::string& log_file) {
   auto logger = spdlog::default_logger();
   try {

@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <sstream>
 
+#include "dnnrec/distributed.h"
 #include "dnnrec/error.h"
 #include "dnnrec/metrics.h"
 #include "dnnrec/random.h"
@@ -204,12 +207,18 @@ int Trainer::slices(int64_t size) const {
   return static_cast<int>(std::clamp<int64_t>(size / 32, 1, std::max(threads, 1)));
 }
 
-double Trainer::compute_gradients(const TensorData& data, const int64_t* rows, int64_t size) {
+double Trainer::compute_gradients(const TensorData& data, const int64_t* rows, int64_t size,
+                                  int64_t total, int first_slice) {
+  if (size == 0) {  // a rank's share of a batch smaller than the group
+    grads_.clear();
+    return 0.0;
+  }
   const int n = slices(size);
   const double l2 = config_.train.embedding_l2;
   std::vector<std::vector<torch::Tensor>> grads(n);
   std::vector<double> losses(n, 0.0);
   SplitMix64 seeds(dropout_seed_ ^ (static_cast<uint64_t>(state_.step) * 0x9E3779B97F4A7C15ULL));
+  for (int k = 0; k < first_slice; ++k) seeds.next();
   std::vector<uint64_t> slice_seeds(n);
   for (auto& seed : slice_seeds) seed = seeds.next();
   auto run = [&](int k) {
@@ -219,10 +228,10 @@ double Trainer::compute_gradients(const TensorData& data, const int64_t* rows, i
     DropoutStream stream(slice_seeds[k]);
     // Each slice's loss is its sum over the whole batch size, so the slices' gradients add up
     // to the gradient of the batch mean; the penalty is scaled the same way.
-    torch::Tensor value = loss_sum(model_->forward(part), part.target) / static_cast<double>(size);
+    torch::Tensor value = loss_sum(model_->forward(part), part.target) / static_cast<double>(total);
     losses[k] = value.item<double>();
     if (l2 > 0) {
-      value = value + model_->take_penalty() * (l2 * static_cast<double>(end - begin) / size);
+      value = value + model_->take_penalty() * (l2 * static_cast<double>(end - begin) / total);
     }
     grads[k] = torch::autograd::grad({value}, params_, {}, /*retain_graph=*/false,
                                      /*create_graph=*/false, /*allow_unused=*/true);
@@ -232,9 +241,9 @@ double Trainer::compute_gradients(const TensorData& data, const int64_t* rows, i
   // The optimizer adds the slices' gradients up in slice order, so a run does not depend on
   // thread timing.
   grads_ = std::move(grads);
-  double total = 0.0;
-  for (double value : losses) total += value;
-  return total;
+  double loss = 0.0;
+  for (double value : losses) loss += value;
+  return loss;
 }
 
 torch::Tensor Trainer::postprocess(const torch::Tensor& raw) const {
@@ -256,6 +265,11 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
   int64_t first_batch = 0;
   std::string first_rng;
   double elapsed_before = 0.0;
+  interrupted_ = false;
+  const int world = group_ != nullptr ? group_->world_size() : 1;
+  const int rank = group_ != nullptr ? group_->rank() : 0;
+  // In a group every rank starts from rank 0's state, its resume state included.
+  if (group_ != nullptr) synchronize_start();
   if (!resume_.empty()) {
     const auto j = nlohmann::json::parse(resume_);
     resume_.clear();
@@ -276,6 +290,9 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
                             " (different data or batch size)");
     }
   }
+  // In a group, an interrupt counts once every rank knows of it (after the batch's reduce);
+  // alone, as soon as it comes.
+  auto interrupt_seen = [&] { return group_ != nullptr ? interrupted_ : interrupt_flag().load(); };
   const auto fit_start = Clock::now();
   for (auto& cb : callbacks) cb->on_train_begin(*this);
   for (int epoch = first_epoch; epoch <= config_.train.epochs && !state_.stop_requested; ++epoch) {
@@ -304,9 +321,18 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
     for (int64_t b = skip; b < state_.batches; ++b) {
       const int64_t begin = b * batch_size;
       const int64_t end = std::min(n, begin + batch_size);
+      const int64_t m = end - begin;
+      // This rank's share of the batch, and the slices of the shares before it.
+      const int64_t lo = begin + m * rank / world, hi = begin + m * (rank + 1) / world;
+      int first_slice = 0;
+      for (int q = 0; q < rank; ++q) {
+        const int64_t share = m * (q + 1) / world - m * q / world;
+        if (share > 0) first_slice += slices(share);
+      }
       // The embedding penalty joins the gradient, not the reported loss.
-      const double loss_value =
-          compute_gradients(train, order.data_ptr<int64_t>() + begin, end - begin);
+      double loss_value =
+          compute_gradients(train, order.data_ptr<int64_t>() + lo, hi - lo, m, first_slice);
+      if (group_ != nullptr) loss_value = reduce_gradients(loss_value);
       if (!std::isfinite(loss_value)) {
         throw DivergedError("training diverged: loss is " + std::to_string(loss_value) +
                             " at epoch " + std::to_string(epoch) + ", batch " +
@@ -326,23 +352,182 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
       state_.samples_per_sec =
           static_cast<double>(seen - seen_before) / std::max(state_.epoch_seconds, 1e-9);
       for (auto& cb : callbacks) cb->on_batch_end(*this);
-      if (interrupt_flag().load()) state_.stop_requested = true;
+      if (interrupt_seen()) state_.stop_requested = true;
       if (state_.stop_requested) break;
     }
     state_.logs["train_loss"] = state_.running_loss;
     state_.logs["lr"] = current_lr_;
-    if (val != nullptr && val->size() > 0 && !interrupt_flag().load()) {
-      for (const auto& [name, value] : evaluate(*val)) state_.logs["val_" + name] = value;
+    if (val != nullptr && val->size() > 0 && !interrupt_seen()) {
+      const auto metrics = group_ != nullptr ? evaluate_in_group(*val) : evaluate(*val);
+      for (const auto& [name, value] : metrics) state_.logs["val_" + name] = value;
     }
     state_.elapsed_seconds = elapsed_before + seconds_since(fit_start);
     // An interrupted epoch is not a finished epoch: callbacks do not see it as one.
-    if (interrupt_flag().load()) break;
+    if (interrupt_seen()) break;
     auto monitored = state_.logs.find(config_.effective_monitor());
     if (monitored != state_.logs.end()) schedule_.end_epoch(monitored->second);
     epoch_ended_ = true;
     for (auto& cb : callbacks) cb->on_epoch_end(*this);
   }
+  if (group_ == nullptr) interrupted_ = interrupt_flag().load();
+  compare_weights();
   for (auto& cb : callbacks) cb->on_train_end(*this);
+}
+
+void Trainer::synchronize_start() {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> tensors;
+  for (const auto& p : model_->parameters()) tensors.push_back(p);
+  for (const auto& b : model_->buffers()) tensors.push_back(b);
+  group_->broadcast(tensors);
+  std::string optimizer_bytes;
+  if (group_->rank() == 0) {
+    torch::serialize::OutputArchive archive;
+    optimizer_->save(archive);
+    std::ostringstream out;
+    archive.save_to(out);
+    optimizer_bytes = out.str();
+  }
+  optimizer_bytes = group_->broadcast_bytes(optimizer_bytes);
+  if (group_->rank() != 0) {
+    std::istringstream in(optimizer_bytes);
+    torch::serialize::InputArchive archive;
+    archive.load_from(in);
+    optimizer_->load(archive);
+  }
+  nlohmann::json start;
+  start["resume"] = resume_;
+  start["rng"] = generator_state();
+  start["dropout_seed"] = std::to_string(dropout_seed_);
+  start = nlohmann::json::parse(group_->broadcast_bytes(group_->rank() == 0 ? start.dump() : ""));
+  resume_ = start.at("resume").get<std::string>();
+  set_generator_state(start.at("rng").get<std::string>());
+  dropout_seed_ = std::stoull(start.at("dropout_seed").get<std::string>());
+}
+
+double Trainer::reduce_gradients(double loss) {
+  const size_t count = params_.size();
+  if (is_table_.empty()) {
+    std::vector<torch::Tensor> tables;
+    for (const auto& module : model_->modules(/*include_self=*/false)) {
+      if (auto* table = dynamic_cast<torch::nn::EmbeddingImpl*>(module.get())) {
+        tables.push_back(table->weight);
+      }
+    }
+    for (const auto& p : params_) {
+      is_table_.push_back(std::any_of(tables.begin(), tables.end(),
+                                      [&](const torch::Tensor& t) { return t.is_same(p); }));
+    }
+  }
+  // Every rank packs the same tensors: each parameter's summed gradient (dense), a row mask
+  // per table, and [loss, interrupted, has-gradient per parameter].
+  std::vector<torch::Tensor> buffers;
+  std::vector<torch::Tensor> rows_touched(count);
+  torch::Tensor scalars = torch::zeros({static_cast<int64_t>(2 + count)}, torch::kFloat);
+  auto* scalar = scalars.data_ptr<float>();
+  scalar[0] = static_cast<float>(loss);
+  scalar[1] = interrupt_flag().load() ? 1.0f : 0.0f;
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < count; ++i) {
+      torch::Tensor sum = torch::zeros_like(params_[i]);
+      if (is_table_[i]) rows_touched[i] = torch::zeros({params_[i].size(0)}, torch::kFloat);
+      for (const auto& part : grads_) {
+        if (i >= part.size() || !part[i].defined()) continue;
+        scalar[2 + i] = 1.0f;
+        if (part[i].is_sparse()) {
+          const torch::Tensor g = part[i].coalesce();
+          const torch::Tensor rows = g._indices()[0];
+          sum.index_add_(0, rows, g._values());
+          if (is_table_[i]) rows_touched[i].index_fill_(0, rows, 1.0f);
+        } else {
+          sum.add_(part[i]);
+          if (is_table_[i]) rows_touched[i].fill_(1.0f);
+        }
+      }
+      buffers.push_back(sum);
+    }
+    for (size_t i = 0; i < count; ++i) {
+      if (is_table_[i]) buffers.push_back(rows_touched[i]);
+    }
+    buffers.push_back(scalars);
+  }
+  group_->allreduce_sum(buffers);
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> reduced(count);
+  size_t mask = count;
+  for (size_t i = 0; i < count; ++i) {
+    const bool any = scalars[2 + static_cast<int64_t>(i)].item<float>() > 0;
+    if (is_table_[i]) {
+      const torch::Tensor touched = buffers[mask++];
+      if (!any) continue;
+      // The rows some rank touched, as the sparse gradient one process would have had.
+      const torch::Tensor rows = touched.nonzero().reshape({-1});
+      if (rows.numel() == 0) continue;
+      reduced[i] = torch::sparse_coo_tensor(rows.unsqueeze(0), buffers[i].index_select(0, rows),
+                                            params_[i].sizes());
+    } else if (any) {
+      reduced[i] = buffers[i];
+    }
+  }
+  grads_ = {reduced};
+  if (scalars[1].item<float>() > 0) {
+    interrupted_ = true;
+    interrupt_flag().store(true);
+  }
+  return scalars[0].item<double>();
+}
+
+torch::Tensor Trainer::predict_range(const TensorData& data, int64_t begin, int64_t end) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model_->is_training();
+  model_->eval();
+  std::vector<torch::Tensor> outputs;
+  for (int64_t from = begin; from < end; from += config_.train.eval_batch_size) {
+    const int64_t to = std::min(end, from + config_.train.eval_batch_size);
+    outputs.push_back(model_->forward(data.slice(from, to)));
+  }
+  model_->train(was_training);
+  if (outputs.empty()) return torch::empty({0});
+  return torch::cat(outputs);
+}
+
+std::map<std::string, double> Trainer::evaluate_in_group(const TensorData& data) {
+  const int64_t n = data.size();
+  const int world = group_->world_size(), rank = group_->rank();
+  const torch::Tensor mine = predict_range(data, n * rank / world, n * (rank + 1) / world);
+  const torch::Tensor raw = group_->allgather_cat(mine.to(torch::kCPU).to(torch::kFloat));
+  return metrics_of(raw.to(device_), data);
+}
+
+void Trainer::compare_weights() {
+  // FNV-1a over every parameter's bytes.
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const auto& p : model_->parameters()) {
+    const torch::Tensor t = p.detach().to(torch::kCPU).contiguous();
+    const auto* bytes = static_cast<const unsigned char*>(t.data_ptr());
+    for (size_t i = 0; i < t.nbytes(); ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
+  }
+  auto hex = [](uint64_t value) {
+    char buffer[20];
+    std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(value));
+    return std::string(buffer);
+  };
+  rank_digests_ = {hex(hash)};
+  if (group_ == nullptr) return;
+  const torch::Tensor all =
+      group_->allgather_cat(torch::tensor({static_cast<int64_t>(hash)}, torch::kLong));
+  rank_digests_.clear();
+  for (int64_t q = 0; q < all.numel(); ++q) {
+    rank_digests_.push_back(hex(static_cast<uint64_t>(all[q].item<int64_t>())));
+  }
+  for (const auto& d : rank_digests_) {
+    if (d != rank_digests_.front()) {
+      throw DistributedError("the ranks' weights differ after training (digests " +
+                             rank_digests_.front() + " and " + d +
+                             "): the ranks did not apply the same updates");
+    }
+  }
 }
 
 torch::Tensor Trainer::predict_raw(const TensorData& data) {
@@ -365,7 +550,11 @@ std::vector<float> Trainer::predict(const TensorData& data) {
 }
 
 std::map<std::string, double> Trainer::evaluate(const TensorData& data) {
-  torch::Tensor raw = predict_raw(data);
+  return metrics_of(predict_raw(data), data);
+}
+
+std::map<std::string, double> Trainer::metrics_of(const torch::Tensor& raw,
+                                                  const TensorData& data) {
   std::vector<float> target = data.targets();
   auto metrics = compute_metrics(config_.train.task, to_vector(postprocess(raw)), target);
   {

@@ -12,6 +12,7 @@ enum ExitCode : int {
   kExitFailure = 1,       ///< an unexpected internal or I/O failure
   kExitBadInput = 2,      ///< bad data, config, flags or checkpoint
   kExitDiverged = 3,      ///< the training loss became non-finite
+  kExitPeerLost = 4,      ///< distributed training lost a rank, or could not form its group
   kExitInterrupted = 130  ///< SIGINT / SIGTERM
 };
 
@@ -60,6 +61,12 @@ class CheckpointError : public Error {
 class DivergedError : public Error {
  public:
   explicit DivergedError(const std::string& message) : Error(message, kExitDiverged) {}
+};
+
+/// Distributed training cannot go on: a rank died, hung or never joined.
+class DistributedError : public Error {
+ public:
+  explicit DistributedError(const std::string& message) : Error(message, kExitPeerLost) {}
 };
 
 }  // namespace dnnrec

@@ -11,6 +11,8 @@
 
 namespace dnnrec {
 
+class ProcessGroup;
+
 /// What `dnnrec train` produced.
 struct TrainResult {
   std::string run_dir;
@@ -33,6 +35,10 @@ struct TrainResult {
   std::map<std::string, double> val_std;
   std::map<std::string, double> test_std;
   std::vector<TrainResult> per_seed;
+  /// Ranks that trained it (1: one process), and each rank's weights digest at the end of
+  /// training (equal: the ranks held the same weights).
+  int world_size = 1;
+  std::vector<std::string> rank_weights_digests;
   /// The metrics.json document.
   std::string to_json() const;
 };
@@ -41,8 +47,12 @@ struct TrainResult {
 /// history.csv, metrics.json, checkpoints/, best.pt, last.pt, train.log). dry_run stops
 /// after loading, featurising and building the model (the result has load_seconds,
 /// parameters and peak_rss_mib; the run directory only config.yaml, command.txt, train.log).
+///
+/// With a process group (data-parallel training, `dnnrec launch`), every rank calls it with
+/// the same config; only rank 0 writes files and evaluates the test split, and only rank 0
+/// resumes from `resume` (the others receive its state). The others return an empty result.
 TrainResult run_train(const Config& config, const std::string& command_line, bool dry_run = false,
-                      const std::string& resume = "");
+                      const std::string& resume = "", ProcessGroup* group = nullptr);
 
 /// The checkpoint `--resume PATH` continues from: PATH itself when it is a file (throws
 /// CheckpointError when it cannot be read); for a run directory the newest good resume point

@@ -12,6 +12,10 @@ namespace dnnrec {
 /// Sets up spdlog once: stderr at `level` (trace|debug|info|warn|error|off), plus `log_file`
 /// when non-empty (at debug level). Throws ConfigError for an unknown level.
 void init_logging(const std::string& level, const std::string& log_file = "");
+
+/// Logging of a rank in a process group: "[rank R]" before every console line, and only
+/// warnings and errors from ranks other than 0 (rank 0 speaks for the group).
+void set_rank_logging(int rank);
 /// Adds a log file sink (the run directory's train.log) to the existing logger.
 void add_log_file(const std::string& log_file);
 

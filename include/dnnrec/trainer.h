@@ -16,6 +16,7 @@
 
 namespace dnnrec {
 
+class ProcessGroup;
 class Trainer;
 
 /// What callbacks see of a running fit.
@@ -119,14 +120,43 @@ class Trainer {
   /// Set by the SIGINT / SIGTERM handler; fit stops after the current batch when it is set.
   static std::atomic<bool>& interrupt_flag();
 
+  /// Trains data-parallel with the other ranks of `group` (nullptr: alone). Every rank runs
+  /// fit on the same data: rank 0's weights, optimizer state, generator and resume state are
+  /// broadcast first; each rank then computes its share of every batch (the batch's rows
+  /// cut into world_size consecutive parts, dropout masks as the whole batch would draw
+  /// them), the gradients are summed with allreduce, and every rank applies the same update.
+  /// Validation gathers every rank's share of predictions. An interrupt on any rank stops
+  /// all of them after the same batch.
+  void set_process_group(ProcessGroup* group) { group_ = group; }
+  /// Whether the last fit stopped for an interrupt (on any rank of its group).
+  bool interrupted() const { return interrupted_; }
+  /// A digest (16 hex digits) of each rank's weights at the end of the last fit, in rank
+  /// order (one entry when training alone). fit throws when they differ.
+  const std::vector<std::string>& rank_digests() const { return rank_digests_; }
+
  private:
   torch::Tensor loss(const torch::Tensor& output, const torch::Tensor& target) const;
   /// Summed (not averaged) loss of a slice of a batch.
   torch::Tensor loss_sum(const torch::Tensor& output, const torch::Tensor& target) const;
   /// Computes the gradient of the mean loss (plus the embedding penalty) of the batch of
   /// data's examples rows[0..size) into grads_, one part per slice of the batch, and returns
-  /// the mean loss.
-  double compute_gradients(const TensorData& data, const int64_t* rows, int64_t size);
+  /// the mean loss. In a group, rows[0..size) is this rank's share of a batch of `total`
+  /// examples whose earlier shares have `first_slice` slices: losses are divided by the
+  /// whole batch, and dropout seeds follow the slice numbering of the whole batch.
+  double compute_gradients(const TensorData& data, const int64_t* rows, int64_t size, int64_t total,
+                           int first_slice);
+  /// Sums grads_ over the ranks of the group into one part (embedding tables as the rows
+  /// some rank touched), with the batch's loss and the ranks' interrupt flags; returns the
+  /// loss of the whole batch.
+  double reduce_gradients(double loss);
+  /// Rank 0's weights, optimizer state, generator state and resume state on every rank.
+  void synchronize_start();
+  /// evaluate() with each rank predicting its share of data.
+  std::map<std::string, double> evaluate_in_group(const TensorData& data);
+  std::map<std::string, double> metrics_of(const torch::Tensor& raw, const TensorData& data);
+  torch::Tensor predict_range(const TensorData& data, int64_t begin, int64_t end);
+  /// Checks that every rank ends with the same weights; fills rank_digests_.
+  void compare_weights();
 
   torch::Tensor postprocess(const torch::Tensor& raw) const;
   void set_lr(double lr);
@@ -148,6 +178,10 @@ class Trainer {
   bool epoch_ended_ = false;     ///< the current epoch's batches and validation are done
   std::string epoch_rng_str_;    ///< torch's generator state when the epoch drew its shuffle
   std::string resume_;           ///< resume_state() to start the next fit from, or ""
+  ProcessGroup* group_ = nullptr;
+  std::vector<bool> is_table_;  ///< per parameter: an embedding table (sparse gradients)
+  bool interrupted_ = false;
+  std::vector<std::string> rank_digests_;
 };
 
 }  // namespace dnnrec

@@ -1,0 +1,230 @@
+#include "dnnrec/launch.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "dnnrec/error.h"
+
+namespace dnnrec {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long the other ranks get to notice a failed rank and stop on their own (they do within
+// their collective timeout plus a few seconds), then after SIGTERM before SIGKILL.
+constexpr std::chrono::seconds kGrace{90};
+constexpr std::chrono::seconds kTermGrace{15};
+
+std::atomic<int> g_forward_signal{0};
+
+void on_signal(int sig) { g_forward_signal.store(sig); }
+
+// A TCP port free right now on the loopback interface (the kernel's pick).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) throw Error(std::string("cannot open a socket: ") + std::strerror(errno));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw Error(std::string("cannot find a free port: ") + std::strerror(err));
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool has_flag(const std::vector<std::string>& args, const std::string& flag) {
+  return std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+    return a == flag || a.rfind(flag + "=", 0) == 0;
+  });
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string line;
+  for (const auto& w : words) {
+    const bool plain = !w.empty() && w.find_first_of(" \t\"'\\$`*?;&|<>(){}") == std::string::npos;
+    line += (line.empty() ? "" : " ") + (plain ? w : "'" + w + "'");
+  }
+  return line;
+}
+
+pid_t start(const std::string& self, const std::vector<std::string>& command) {
+  std::vector<std::string> args = {self};
+  args.insert(args.end(), command.begin(), command.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec. A launcher that dies takes its
+    // ranks with it (SIGTERM: they save a checkpoint and stop).
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  if (pid < 0) throw Error(std::string("cannot start a rank: ") + std::strerror(errno));
+  return pid;
+}
+
+}  // namespace
+
+std::vector<std::string> rank_command(const LaunchOptions& options, int rank,
+                                      const std::string& master) {
+  const int world = options.world_size > 0 ? options.world_size : options.nproc;
+  std::vector<std::string> command = options.args;
+  command.insert(command.end(), {"--world-size", std::to_string(world), "--rank",
+                                 std::to_string(rank), "--master", master});
+  return command;
+}
+
+int run_launch(const LaunchOptions& options, const std::string& self) {
+  const int world = options.world_size > 0 ? options.world_size : options.nproc;
+  if (options.nproc < 1) throw ConfigError("--nproc must be >= 1");
+  if (options.first_rank < 0 || options.first_rank + options.nproc > world) {
+    throw ConfigError("ranks " + std::to_string(options.first_rank) + ".." +
+                      std::to_string(options.first_rank + options.nproc - 1) +
+                      " do not fit in --world-size " + std::to_string(world));
+  }
+  if (options.args.empty() || options.args.front() != "train") {
+    throw ConfigError("launch runs `train`: dnnrec launch --nproc N -- train [flags]");
+  }
+  for (const char* flag : {"--world-size", "--rank", "--master"}) {
+    if (has_flag(options.args, flag)) {
+      throw ConfigError(std::string(flag) +
+                        " is set by launch for each rank; leave it out of "
+                        "the train flags");
+    }
+  }
+  std::string master = options.master;
+  if (master.empty()) {
+    if (world > options.nproc) {
+      throw ConfigError(
+          "ranks on other hosts need --master HOST:PORT: an address of rank 0's "
+          "host that they can reach");
+    }
+    master = "127.0.0.1:" + std::to_string(free_port());
+  }
+  LaunchOptions local = options;
+  const bool threads_set =
+      has_flag(local.args, "--threads") ||
+      std::any_of(local.args.begin(), local.args.end(), [](const std::string& a) {
+        return a.rfind("train.threads=", 0) == 0 || a.rfind("threads=", 0) == 0;
+      });
+  if (!threads_set) {
+    // The host's cores shared between its ranks (train.threads = 0 would give each all).
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    local.args.insert(local.args.end(),
+                      {"--threads", std::to_string(std::max(1, cores / options.nproc))});
+  }
+
+  spdlog::info("launch: ranks {}..{} of {} on this host; rank 0 serves the store at {}",
+               options.first_rank, options.first_rank + options.nproc - 1, world, master);
+  if (world > options.nproc || options.first_rank > 0) {
+    spdlog::info(
+        "the other ranks start on their hosts with: dnnrec launch --nproc N "
+        "--world-size {} --first-rank K --master {} -- {}",
+        world, master, joined(options.args));
+  }
+  spdlog::info("or one rank at a time: dnnrec {}", joined(rank_command(options, 0, master)) +
+                                                       " (with --rank 0.." +
+                                                       std::to_string(world - 1) + ")");
+
+  g_forward_signal.store(0);
+  auto previous_int = std::signal(SIGINT, on_signal);
+  auto previous_term = std::signal(SIGTERM, on_signal);
+  struct Restore {
+    decltype(previous_int) i, t;
+    ~Restore() {
+      std::signal(SIGINT, i);
+      std::signal(SIGTERM, t);
+    }
+  } restore{previous_int, previous_term};
+
+  struct Rank {
+    int rank;
+    pid_t pid;
+    bool done = false;
+    int code = 0;
+  };
+  std::vector<Rank> ranks;
+  for (int k = 0; k < options.nproc; ++k) {
+    const int rank = options.first_rank + k;
+    ranks.push_back({rank, start(self, rank_command(local, rank, master))});
+    spdlog::info("rank {}: pid {}", rank, ranks.back().pid);
+  }
+
+  int first_failure = 0;
+  Clock::time_point failed_at{}, terminated_at{};
+  bool terminated = false, killed = false;
+  for (;;) {
+    if (const int sig = g_forward_signal.exchange(0)) {
+      for (const Rank& r : ranks) {
+        if (!r.done) ::kill(r.pid, sig);
+      }
+    }
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      for (Rank& r : ranks) {
+        if (r.pid != pid) continue;
+        r.done = true;
+        if (WIFEXITED(status)) {
+          r.code = WEXITSTATUS(status);
+          if (r.code != 0) spdlog::error("rank {} exited with code {}", r.rank, r.code);
+        } else {
+          r.code = kExitPeerLost;
+          spdlog::error("rank {} (pid {}) was killed by signal {} ({})", r.rank, r.pid,
+                        WTERMSIG(status), strsignal(WTERMSIG(status)));
+        }
+        if (r.code != 0 && first_failure == 0) {
+          first_failure = r.code;
+          failed_at = Clock::now();
+        }
+      }
+      continue;
+    }
+    if (pid < 0 && errno == ECHILD) break;
+    if (std::all_of(ranks.begin(), ranks.end(), [](const Rank& r) { return r.done; })) break;
+    const auto now = Clock::now();
+    if (first_failure != 0 && !terminated && now - failed_at > kGrace) {
+      spdlog::error("the other ranks did not stop within {} s: terminating them", kGrace.count());
+      for (const Rank& r : ranks) {
+        if (!r.done) ::kill(r.pid, SIGTERM);
+      }
+      terminated = true;
+      terminated_at = now;
+    }
+    if (terminated && !killed && now - terminated_at > kTermGrace) {
+      for (const Rank& r : ranks) {
+        if (!r.done) ::kill(r.pid, SIGKILL);
+      }
+      killed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (first_failure == 0) spdlog::info("launch: all {} ranks finished", options.nproc);
+  return first_failure;
+}
+
+}  // namespace dnnrec
