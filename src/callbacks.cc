@@ -258,7 +258,9 @@ void EarlyStopping::set_best_weights(const RecModelImpl& model) {
 }
 
 void EarlyStopping::on_train_end(Trainer& trainer) {
-  if (!config_.restore_best || best_weights_.empty()) return;
+  // An interrupted run keeps its last weights: interrupted.pt holds them with the optimizer
+  // state they belong to, so that --resume continues exactly.
+  if (!config_.restore_best || best_weights_.empty() || trainer.interrupted()) return;
   if (best_epoch_ == trainer.state().epoch) return;  // already the best weights
   torch::NoGradGuard no_grad;
   size_t i = 0;

@@ -107,6 +107,29 @@ TEST(Resume, SigkillMidEpochThenResumeIsBitwiseTheUninterruptedRun) {
   expect_same_shell(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
 }
 
+TEST(Resume, SigintMidEpochThenResumeIsBitwiseTheUninterruptedRun) {
+  testing::TempDir tmp;
+  // Epoch 1 improves on nothing, so it is the best epoch when the run is interrupted in epoch
+  // 2: interrupted.pt must hold the weights of the interrupt, not those restore_best brings
+  // back at the end of a finished run.
+  const std::string args = "train --data " + data_dir() +
+                           " --epochs 3 --batch-size 32 --hidden 32,16 --embedding-dim 8"
+                           " --threads 2 --set output.plots=false -q";
+  const testing::Shell whole = shell(args + " --out " + tmp.file("a") + " --json");
+  ASSERT_EQ(whole.code, 0);
+  const std::string b = tmp.file("b");
+  const std::string script = "\"$0\" \"$@\" & p=$!; for i in $(seq 6000); do [ -f " + b +
+                             "/last.pt ] && break; sleep 0.02; done; kill -INT $p; wait $p";
+  const testing::Shell stopped = shell(args + " --out " + b, "sh -c '" + script + "'");
+  ASSERT_EQ(stopped.code, kExitInterrupted) << stopped.err;
+  const json at_stop = info(b + "/interrupted.pt");
+  EXPECT_GT(at_stop["step"].get<int>(), 200) << "interrupted after epoch 1";
+  EXPECT_LT(at_stop["step"].get<int>(), 400) << "interrupted within epoch 2";
+  const testing::Shell resumed = shell("train --resume " + b + " --json -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expect_same_shell(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
+}
+
 TEST(Resume, AutoTakesTheNewestGoodCheckpointOrStartsAfresh) {
   testing::TempDir tmp;
   const std::string out = tmp.file("run");
