@@ -202,18 +202,19 @@ void ProcessGroup::lost(const std::exception& e, const std::string& what) {
 void ProcessGroup::allreduce_sum(std::vector<torch::Tensor>& tensors) {
   size_t first = 0;
   while (first < tensors.size()) {
-    // A bucket: the next tensors up to kBucketElements (at least one).
+    // A bucket: the next tensors of one dtype up to kBucketElements (at least one).
+    const auto dtype = tensors[first].scalar_type();
     size_t last = first;
     int64_t total = 0;
-    while (last < tensors.size() &&
+    while (last < tensors.size() && tensors[last].scalar_type() == dtype &&
            (last == first || total + tensors[last].numel() <= kBucketElements)) {
-      if (tensors[last].scalar_type() != torch::kFloat || !tensors[last].device().is_cpu()) {
-        throw Error("allreduce_sum: float32 CPU tensors only");
+      if ((dtype != torch::kFloat && dtype != torch::kDouble) || !tensors[last].device().is_cpu()) {
+        throw Error("allreduce_sum: float32 or float64 CPU tensors only");
       }
       total += tensors[last].numel();
       ++last;
     }
-    torch::Tensor flat = torch::empty({total}, torch::kFloat);
+    torch::Tensor flat = torch::empty({total}, dtype);
     int64_t offset = 0;
     for (size_t i = first; i < last; ++i) {
       const int64_t n = tensors[i].numel();
@@ -262,6 +263,10 @@ std::string ProcessGroup::broadcast_bytes(const std::string& bytes, int root) {
 }
 
 torch::Tensor ProcessGroup::allgather_cat(const torch::Tensor& local) {
+  return torch::cat(allgather(local));
+}
+
+std::vector<torch::Tensor> ProcessGroup::allgather(const torch::Tensor& local) {
   const torch::Tensor mine = local.reshape({-1}).contiguous();
   // Gloo gathers equal lengths: every rank pads to the longest.
   std::vector<at::Tensor> length{torch::tensor({mine.numel()})};
@@ -287,7 +292,7 @@ torch::Tensor ProcessGroup::allgather_cat(const torch::Tensor& local) {
   for (int q = 0; q < world_size_; ++q) {
     pieces.push_back(parts[0][q].narrow(0, 0, lengths[0][q].item<int64_t>()));
   }
-  return torch::cat(pieces);
+  return pieces;
 }
 
 void ProcessGroup::barrier() {

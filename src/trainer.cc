@@ -419,63 +419,90 @@ double Trainer::reduce_gradients(double loss) {
                                       [&](const torch::Tensor& t) { return t.is_same(p); }));
     }
   }
-  // Every rank packs the same tensors: each parameter's summed gradient (dense), a row mask
-  // per table, and [loss, interrupted, has-gradient per parameter].
-  std::vector<torch::Tensor> buffers;
-  std::vector<torch::Tensor> rows_touched(count);
-  torch::Tensor scalars = torch::zeros({static_cast<int64_t>(2 + count)}, torch::kFloat);
-  auto* scalar = scalars.data_ptr<float>();
-  scalar[0] = static_cast<float>(loss);
-  scalar[1] = interrupt_flag().load() ? 1.0f : 0.0f;
-  {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < count; ++i) {
-      torch::Tensor sum = torch::zeros_like(params_[i]);
-      if (is_table_[i]) rows_touched[i] = torch::zeros({params_[i].size(0)}, torch::kFloat);
+  torch::NoGradGuard no_grad;
+  // Dense parameters: each rank adds its slices' parts, and one allreduce adds the ranks'.
+  // Embedding tables: their sparse parts (rows and values, uncoalesced, in slice order) are
+  // gathered from every rank in rank order, so the optimizer reads exactly the parts one
+  // process would have had: the same rows, summed in the same order, the same bits. This
+  // costs what the batch touched, not the size of the tables.
+  std::vector<torch::Tensor> dense;
+  std::vector<size_t> dense_of;
+  torch::Tensor scalars = torch::zeros({static_cast<int64_t>(2 + count)}, torch::kDouble);
+  auto* scalar = scalars.data_ptr<double>();
+  scalar[0] = loss;
+  scalar[1] = interrupt_flag().load() ? 1.0 : 0.0;
+  std::vector<int64_t> counts;  // per table: entries this rank has
+  std::vector<torch::Tensor> index_parts, value_parts;
+  std::vector<size_t> tables;
+  for (size_t i = 0; i < count; ++i) {
+    if (is_table_[i]) {
+      tables.push_back(i);
+      int64_t n = 0;
       for (const auto& part : grads_) {
         if (i >= part.size() || !part[i].defined()) continue;
-        scalar[2 + i] = 1.0f;
-        if (part[i].is_sparse()) {
-          const torch::Tensor g = part[i].coalesce();
-          const torch::Tensor rows = g._indices()[0];
-          sum.index_add_(0, rows, g._values());
-          if (is_table_[i]) rows_touched[i].index_fill_(0, rows, 1.0f);
-        } else {
-          sum.add_(part[i]);
-          if (is_table_[i]) rows_touched[i].fill_(1.0f);
-        }
+        scalar[2 + i] = 1.0;
+        torch::Tensor g = part[i];
+        if (!g.is_sparse()) g = g.to_sparse();
+        const torch::Tensor index = g._indices().reshape({-1});
+        index_parts.push_back(index);
+        value_parts.push_back(g._values().to(torch::kFloat).reshape({-1}));
+        n += index.numel();
       }
-      buffers.push_back(sum);
+      counts.push_back(n);
+      continue;
     }
-    for (size_t i = 0; i < count; ++i) {
-      if (is_table_[i]) buffers.push_back(rows_touched[i]);
+    torch::Tensor sum;
+    for (const auto& part : grads_) {
+      if (i >= part.size() || !part[i].defined()) continue;
+      scalar[2 + i] = 1.0;
+      const torch::Tensor g = part[i].is_sparse() ? part[i].to_dense() : part[i];
+      sum = sum.defined() ? sum + g : g.to(torch::kFloat).contiguous().clone();
     }
-    buffers.push_back(scalars);
+    dense.push_back(sum.defined() ? sum : torch::zeros_like(params_[i]));
+    dense_of.push_back(i);
   }
-  group_->allreduce_sum(buffers);
-  torch::NoGradGuard no_grad;
+  dense.push_back(scalars);
+  group_->allreduce_sum(dense);
+  // One gather of every table's rows (after a header of per-table counts), one of the values.
+  torch::Tensor local_index = torch::tensor(counts, torch::kLong);
+  if (!index_parts.empty()) {
+    index_parts.insert(index_parts.begin(), local_index);
+    local_index = torch::cat(index_parts);
+  }
+  const torch::Tensor local_values =
+      value_parts.empty() ? torch::empty({0}, torch::kFloat) : torch::cat(value_parts);
+  const std::vector<torch::Tensor> all_index = group_->allgather(local_index);
+  const std::vector<torch::Tensor> all_values = group_->allgather(local_values);
+
   std::vector<torch::Tensor> reduced(count);
-  size_t mask = count;
-  for (size_t i = 0; i < count; ++i) {
-    const bool any = scalars[2 + static_cast<int64_t>(i)].item<float>() > 0;
-    if (is_table_[i]) {
-      const torch::Tensor touched = buffers[mask++];
-      if (!any) continue;
-      // The rows some rank touched, as the sparse gradient one process would have had.
-      const torch::Tensor rows = touched.nonzero().reshape({-1});
-      if (rows.numel() == 0) continue;
-      reduced[i] = torch::sparse_coo_tensor(rows.unsqueeze(0), buffers[i].index_select(0, rows),
-                                            params_[i].sizes());
-    } else if (any) {
-      reduced[i] = buffers[i];
+  for (size_t k = 0; k < dense_of.size(); ++k) {
+    if (scalar[2 + dense_of[k]] > 0) reduced[dense_of[k]] = dense[k];
+  }
+  std::vector<std::vector<torch::Tensor>> rows(tables.size()), values(tables.size());
+  for (size_t q = 0; q < all_index.size(); ++q) {
+    const int64_t* header = all_index[q].data_ptr<int64_t>();
+    int64_t at = static_cast<int64_t>(tables.size()), value_at = 0;
+    for (size_t t = 0; t < tables.size(); ++t) {
+      const int64_t n = header[t];
+      const int64_t dim = params_[tables[t]].size(1);
+      rows[t].push_back(all_index[q].narrow(0, at, n));
+      values[t].push_back(all_values[q].narrow(0, value_at, n * dim).view({n, dim}));
+      at += n;
+      value_at += n * dim;
     }
+  }
+  for (size_t t = 0; t < tables.size(); ++t) {
+    const size_t i = tables[t];
+    if (scalar[2 + i] <= 0) continue;
+    reduced[i] = torch::sparse_coo_tensor(torch::cat(rows[t]).unsqueeze(0), torch::cat(values[t]),
+                                          params_[i].sizes());
   }
   grads_ = {reduced};
-  if (scalars[1].item<float>() > 0) {
+  if (scalar[1] > 0) {
     interrupted_ = true;
     interrupt_flag().store(true);
   }
-  return scalars[0].item<double>();
+  return scalar[0];
 }
 
 torch::Tensor Trainer::predict_range(const TensorData& data, int64_t begin, int64_t end) {

@@ -1,7 +1,8 @@
 // Data-parallel training over PyTorch's c10d, the engine of DistributedDataParallel: a
 // TCPStore on rank 0 for the rendezvous, and a Gloo process group for allreduce, broadcast and
-// allgather over TCP. Every rank holds the whole model; the trainer averages gradients with
-// allreduce_sum after each batch, so every rank holds the same weights after every step.
+// allgather over TCP. Every rank holds the whole model; the trainer combines the ranks'
+// gradients after each batch (allreduce_sum, allgather), so every rank holds the same weights
+// after every step.
 #pragma once
 
 #include <torch/torch.h>
@@ -40,8 +41,9 @@ class ProcessGroup {
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
 
-  /// Sums every tensor over the ranks, in place. The tensors (float32, CPU) are packed into a
-  /// few flat buffers (buckets) so that there are few collectives per step.
+  /// Sums every tensor over the ranks, in place. The tensors (float32 or float64, CPU) are
+  /// packed into a few flat buffers (buckets, one dtype each) so that there are few
+  /// collectives per step.
   void allreduce_sum(std::vector<torch::Tensor>& tensors);
   /// Rank `root`'s values of the tensors (CPU, contiguous), in place on every rank.
   void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
@@ -50,6 +52,8 @@ class ProcessGroup {
   /// Every rank's 1-D tensor (float32 or int64; lengths may differ), concatenated in rank
   /// order, on every rank.
   torch::Tensor allgather_cat(const torch::Tensor& local);
+  /// The same, one tensor per rank.
+  std::vector<torch::Tensor> allgather(const torch::Tensor& local);
   /// Returns when every rank has called it.
   void barrier();
 

@@ -124,7 +124,8 @@ class Trainer {
   /// fit on the same data: rank 0's weights, optimizer state, generator and resume state are
   /// broadcast first; each rank then computes its share of every batch (the batch's rows
   /// cut into world_size consecutive parts, dropout masks as the whole batch would draw
-  /// them), the gradients are summed with allreduce, and every rank applies the same update.
+  /// them), the gradients are combined (allreduce for dense ones, a gather of the tables'
+  /// sparse rows), and every rank applies the same update.
   /// Validation gathers every rank's share of predictions. An interrupt on any rank stops
   /// all of them after the same batch.
   void set_process_group(ProcessGroup* group) { group_ = group; }
@@ -145,9 +146,9 @@ class Trainer {
   /// whole batch, and dropout seeds follow the slice numbering of the whole batch.
   double compute_gradients(const TensorData& data, const int64_t* rows, int64_t size, int64_t total,
                            int first_slice);
-  /// Sums grads_ over the ranks of the group into one part (embedding tables as the rows
-  /// some rank touched), with the batch's loss and the ranks' interrupt flags; returns the
-  /// loss of the whole batch.
+  /// Combines grads_ over the ranks of the group into one part: dense gradients summed by
+  /// allreduce (with the batch's loss and the ranks' interrupt flags), the embedding tables'
+  /// sparse parts gathered in rank order; returns the loss of the whole batch.
   double reduce_gradients(double loss);
   /// Rank 0's weights, optimizer state, generator state and resume state on every rank.
   void synchronize_start();
