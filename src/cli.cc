@@ -25,6 +25,7 @@
 #include "dnnrec/movielens.h"
 #include "dnnrec/pipeline.h"
 #include "dnnrec/runtime.h"
+#include "dnnrec/signals.h"
 #include "dnnrec/sweep.h"
 #include "dnnrec/trainer.h"
 
@@ -343,15 +344,7 @@ template <class Body>
 auto with_interrupts(Body&& body) {
   first_interrupt_ns.store(0);
   Trainer::interrupt_flag().store(false);
-  auto previous_int = std::signal(SIGINT, on_interrupt);
-  auto previous_term = std::signal(SIGTERM, on_interrupt);
-  struct Restore {
-    decltype(previous_int) i, t;
-    ~Restore() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{previous_int, previous_term};
+  const ScopedInterruptHandler handler(on_interrupt);
   return body();
 }
 

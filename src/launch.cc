@@ -12,12 +12,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <thread>
 
 #include "dnnrec/error.h"
+#include "dnnrec/signals.h"
 
 namespace dnnrec {
 namespace {
@@ -151,15 +152,7 @@ int run_launch(const LaunchOptions& options, const std::string& self) {
                                                        std::to_string(world - 1) + ")");
 
   g_forward_signal.store(0);
-  auto previous_int = std::signal(SIGINT, on_signal);
-  auto previous_term = std::signal(SIGTERM, on_signal);
-  struct Restore {
-    decltype(previous_int) i, t;
-    ~Restore() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{previous_int, previous_term};
+  const ScopedInterruptHandler handler(on_signal);
 
   struct Rank {
     int rank;

@@ -558,18 +558,7 @@ void Trainer::compare_weights() {
 }
 
 torch::Tensor Trainer::predict_raw(const TensorData& data) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model_->is_training();
-  model_->eval();
-  std::vector<torch::Tensor> outputs;
-  const int64_t n = data.size();
-  for (int64_t begin = 0; begin < n; begin += config_.train.eval_batch_size) {
-    const int64_t end = std::min(n, begin + config_.train.eval_batch_size);
-    outputs.push_back(model_->forward(data.slice(begin, end)));
-  }
-  model_->train(was_training);
-  if (outputs.empty()) return torch::empty({0});
-  return torch::cat(outputs);
+  return predict_range(data, 0, data.size());
 }
 
 std::vector<float> Trainer::predict(const TensorData& data) {
