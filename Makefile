@@ -2,12 +2,13 @@
 #   make train   install, build, fetch ml-latest-small, train 5 epochs
 #   make test    install, build, fetch ml-latest-small, run the whole test suite
 #   make sanitize the same suite built with AddressSanitizer + UBSan (CI runs both)
+#   make test-cpu-paths  the kernel-dependent tests again under each ATEN_CPU_CAPABILITY
 BUILD ?= build
 SANITIZE_BUILD ?= build-sanitize
 EPOCHS ?= 5
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build data train test sanitize clean format
+.PHONY: all deps build data train test test-cpu-paths sanitize clean format
 
 all: build
 
@@ -26,6 +27,11 @@ train: build data
 
 test: build data
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The tests labelled "kernels" once more under each libtorch CPU capability the CPU has
+# (default, avx2, avx512): every instruction-set path of libtorch's kernels and of ours.
+test-cpu-paths: build data
+	bash scripts/test-cpu-paths.sh $(BUILD)
 
 # Every sanitizer report is fatal (-fno-sanitize-recover=all), leaks included, so a report
 # fails its test.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "dnnrec/simd.h"
+
 namespace dnnrec {
 namespace {
 
@@ -35,8 +37,8 @@ torch::Tensor table_gradient(const torch::Tensor& index, const torch::Tensor& va
 
 // Sums the rows of src at each bag's non-zero ids into dst (zeroed), divides by their
 // count, and stores the count. The rows are scattered over the table, so each is fetched a
-// couple of ids ahead; the AVX2 clone is picked at run time where the CPU has it.
-__attribute__((target_clones("avx2", "default"))) void pool_rows(const float* __restrict src,
+// couple of ids ahead. Vectorised along the row; simd.h picks the copy.
+static inline __attribute__((always_inline)) void pool_rows_body(const float* __restrict src,
                                                                  const int64_t* __restrict id,
                                                                  int64_t bags, int64_t width,
                                                                  int64_t dim, float* __restrict dst,
@@ -59,6 +61,10 @@ __attribute__((target_clones("avx2", "default"))) void pool_rows(const float* __
     }
   }
 }
+DNNREC_SIMD_KERNEL(void, pool_rows,
+                   (const float* src, const int64_t* id, int64_t bags, int64_t width, int64_t dim,
+                    float* dst, float* count),
+                   (src, id, bags, width, dim, dst, count))
 
 class Rows : public torch::autograd::Function<Rows> {
  public:

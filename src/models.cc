@@ -12,6 +12,7 @@
 #include "dnnrec/error.h"
 #include "dnnrec/neumf.h"
 #include "dnnrec/random.h"
+#include "dnnrec/simd.h"
 #include "dnnrec/wide_deep.h"
 
 namespace dnnrec {
@@ -103,15 +104,18 @@ FastDropoutImpl::FastDropoutImpl(double p)
 
 namespace {
 
-// The element loops vectorise; the AVX2 clone is picked at run time where the CPU has it.
-__attribute__((target_clones("avx2", "default"))) void mask_from_bits(
+// The element loops vectorise; simd.h picks the copy.
+static inline __attribute__((always_inline)) void mask_from_bits_body(
     const uint16_t* __restrict bits, float* __restrict out, int64_t n, uint32_t threshold,
     float scale) {
   for (int64_t i = 0; i < n; ++i)
     out[i] = static_cast<uint32_t>(bits[i]) < threshold ? 0.0f : scale;
 }
+DNNREC_SIMD_KERNEL(void, mask_from_bits,
+                   (const uint16_t* bits, float* out, int64_t n, uint32_t threshold, float scale),
+                   (bits, out, n, threshold, scale))
 
-__attribute__((target_clones("avx2", "default"))) void relu_mask_in_place(
+static inline __attribute__((always_inline)) void relu_mask_in_place_body(
     float* __restrict x, const uint16_t* __restrict bits, int64_t n, uint32_t threshold,
     float scale) {
   for (int64_t i = 0; i < n; ++i) {
@@ -119,13 +123,18 @@ __attribute__((target_clones("avx2", "default"))) void relu_mask_in_place(
     x[i] = (x[i] < 0.0f ? 0.0f : x[i]) * kept;  // relu keeps NaN, as torch's does
   }
 }
+DNNREC_SIMD_KERNEL(void, relu_mask_in_place,
+                   (float* x, const uint16_t* bits, int64_t n, uint32_t threshold, float scale),
+                   (x, bits, n, threshold, scale))
 
-}  // namespace
-
-__attribute__((target_clones("avx2", "default"))) void relu_in_place(float* __restrict x,
+static inline __attribute__((always_inline)) void relu_in_place_body(float* __restrict x,
                                                                      int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
+
+}  // namespace
+
+DNNREC_SIMD_KERNEL(void, relu_in_place, (float* x, int64_t n), (x, n))
 
 const uint16_t* FastDropoutImpl::draw(int64_t n) {
   // Each 64-bit draw gives the 16-bit draws of four consecutive units.

@@ -8,6 +8,7 @@
 
 #include "dnnrec/error.h"
 #include "dnnrec/runtime.h"
+#include "dnnrec/simd.h"
 
 namespace dnnrec {
 
@@ -33,6 +34,63 @@ namespace {
 constexpr float kBeta1 = 0.9f, kBeta2 = 0.999f, kAdamEps = 1e-8f;  // torch's Adam defaults
 constexpr float kAdagradEps = 1e-10f;
 constexpr float kRmsAlpha = 0.99f, kRmsEps = 1e-8f;  // torch's RMSprop defaults
+
+// One fused update of n consecutive elements. The loops vectorise (this file is compiled with
+// -fno-math-errno, so a square root is one instruction); simd.h picks the copy.
+static inline __attribute__((always_inline)) void apply_update_body(
+    detail::UpdateRule rule, const detail::StepConstants& k, float* __restrict w,
+    float* __restrict first, float* __restrict second, const float* __restrict grad, int64_t n,
+    float decay) {
+  using Rule = detail::UpdateRule;
+  const float lr = k.lr, scale = k.scale;
+  switch (rule) {
+    case Rule::kAdam:
+    case Rule::kAdamW: {
+      const float step_size = k.step_size, bias2_sqrt = k.bias2_sqrt;
+      const bool coupled = rule == Rule::kAdam;
+      const float shrink = rule == Rule::kAdamW ? 1.0f - lr * decay : 1.0f;
+      for (int64_t i = 0; i < n; ++i) {
+        const float g = grad[i] * scale + (coupled ? decay * w[i] : 0.0f);
+        first[i] = kBeta1 * first[i] + (1 - kBeta1) * g;
+        second[i] = kBeta2 * second[i] + (1 - kBeta2) * g * g;
+        w[i] = w[i] * shrink -
+               step_size * first[i] / (__builtin_sqrtf(second[i]) / bias2_sqrt + kAdamEps);
+      }
+      break;
+    }
+    case Rule::kSgd: {
+      const float momentum = k.momentum;
+      for (int64_t i = 0; i < n; ++i) {
+        float g = grad[i] * scale + decay * w[i];
+        if (momentum > 0) g = first[i] = momentum * first[i] + g;
+        w[i] -= lr * g;
+      }
+      break;
+    }
+    case Rule::kAdagrad:
+      for (int64_t i = 0; i < n; ++i) {
+        const float g = grad[i] * scale + decay * w[i];
+        second[i] += g * g;
+        w[i] -= lr * g / (__builtin_sqrtf(second[i]) + kAdagradEps);
+      }
+      break;
+    case Rule::kRmsprop: {
+      const float momentum = k.momentum;
+      for (int64_t i = 0; i < n; ++i) {
+        const float g = grad[i] * scale + decay * w[i];
+        second[i] = kRmsAlpha * second[i] + (1 - kRmsAlpha) * g * g;
+        float update = g / (__builtin_sqrtf(second[i]) + kRmsEps);
+        if (momentum > 0) update = first[i] = momentum * first[i] + update;
+        w[i] -= lr * update;
+      }
+      break;
+    }
+  }
+}
+DNNREC_SIMD_KERNEL(void, apply_update,
+                   (detail::UpdateRule rule, const detail::StepConstants& k, float* w, float* first,
+                    float* second, const float* grad, int64_t n, float decay),
+                   (rule, k, w, first, second, grad, n, decay))
 
 }  // namespace
 
@@ -88,57 +146,6 @@ void ModelOptimizer::zero_grad() {
   for (auto& p : params_) p->weight.mutable_grad() = torch::Tensor();
 }
 
-// The loops vectorise (this file is compiled with -fno-math-errno, so a square root is one
-// instruction); the AVX2 clone is picked at run time where the CPU has it.
-__attribute__((target_clones("avx2", "default"))) void ModelOptimizer::apply(
-    const StepConstants& k, float* __restrict w, float* __restrict first, float* __restrict second,
-    const float* __restrict grad, int64_t n, float decay) const {
-  const float lr = k.lr, scale = k.scale;
-  switch (rule_) {
-    case Rule::kAdam:
-    case Rule::kAdamW: {
-      const float step_size = k.step_size, bias2_sqrt = k.bias2_sqrt;
-      const bool coupled = rule_ == Rule::kAdam;
-      const float shrink = rule_ == Rule::kAdamW ? 1.0f - lr * decay : 1.0f;
-      for (int64_t i = 0; i < n; ++i) {
-        const float g = grad[i] * scale + (coupled ? decay * w[i] : 0.0f);
-        first[i] = kBeta1 * first[i] + (1 - kBeta1) * g;
-        second[i] = kBeta2 * second[i] + (1 - kBeta2) * g * g;
-        w[i] = w[i] * shrink -
-               step_size * first[i] / (__builtin_sqrtf(second[i]) / bias2_sqrt + kAdamEps);
-      }
-      break;
-    }
-    case Rule::kSgd: {
-      const float momentum = k.momentum;
-      for (int64_t i = 0; i < n; ++i) {
-        float g = grad[i] * scale + decay * w[i];
-        if (momentum > 0) g = first[i] = momentum * first[i] + g;
-        w[i] -= lr * g;
-      }
-      break;
-    }
-    case Rule::kAdagrad:
-      for (int64_t i = 0; i < n; ++i) {
-        const float g = grad[i] * scale + decay * w[i];
-        second[i] += g * g;
-        w[i] -= lr * g / (__builtin_sqrtf(second[i]) + kAdagradEps);
-      }
-      break;
-    case Rule::kRmsprop: {
-      const float momentum = k.momentum;
-      for (int64_t i = 0; i < n; ++i) {
-        const float g = grad[i] * scale + decay * w[i];
-        second[i] = kRmsAlpha * second[i] + (1 - kRmsAlpha) * g * g;
-        float update = g / (__builtin_sqrtf(second[i]) + kRmsEps);
-        if (momentum > 0) update = first[i] = momentum * first[i] + update;
-        w[i] -= lr * update;
-      }
-      break;
-    }
-  }
-}
-
 double ModelOptimizer::prepare(Param& p, const std::vector<torch::Tensor>& parts) const {
   p.rows.clear();
   p.row_grad.clear();
@@ -191,7 +198,7 @@ void ModelOptimizer::update(Param& p, const StepConstants& k) const {
   float* first = p.first.data_ptr<float>();
   float* second = p.second.data_ptr<float>();
   if (p.grad.defined()) {
-    apply(k, w, first, second, p.grad.data_ptr<float>(), p.weight.numel(), p.decay);
+    apply_update(rule_, k, w, first, second, p.grad.data_ptr<float>(), p.weight.numel(), p.decay);
     return;
   }
   const int64_t dim = p.row_wise ? p.weight.size(1) : 0;
@@ -207,7 +214,8 @@ void ModelOptimizer::update(Param& p, const StepConstants& k) const {
       }
     }
     const int64_t off = p.rows[s] * dim;
-    apply(k, w + off, first + off, second + off, p.row_grad.data() + s * dim, dim, 0.0f);
+    apply_update(rule_, k, w + off, first + off, second + off, p.row_grad.data() + s * dim, dim,
+                 0.0f);
   }
 }
 

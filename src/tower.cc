@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "dnnrec/models.h"
+#include "dnnrec/simd.h"
 
 namespace dnnrec {
 namespace {
@@ -44,10 +45,10 @@ bool plan(torch::nn::Sequential& tower, std::vector<Layer>& layers) {
 
 // g = y > 0 ? g * scale : 0 in place (the gradient through relu and the dropout mask, from
 // the layer's output y), and bias_grad = the column sums of the result.
-// Vectorised along the columns; the AVX2 clone is picked at run time where the CPU has it.
-// The relu mask is applied as a bit mask (GCC does not vectorise a select around a product),
-// so a unit at y <= 0 gets exactly 0, as in torch, even from a non-finite gradient.
-__attribute__((target_clones("avx2", "default"))) void relu_backward_rows(
+// Vectorised along the columns; simd.h picks the copy. The relu mask is applied as a bit mask
+// (GCC does not vectorise a select around a product), so a unit at y <= 0 gets exactly 0, as
+// in torch, even from a non-finite gradient.
+static inline __attribute__((always_inline)) void relu_backward_rows_body(
     float* __restrict g, const float* __restrict y, int64_t rows, int64_t cols, float scale,
     float* __restrict bias_grad) {
   std::fill_n(bias_grad, cols, 0.0f);
@@ -66,6 +67,10 @@ __attribute__((target_clones("avx2", "default"))) void relu_backward_rows(
     }
   }
 }
+DNNREC_SIMD_KERNEL(void, relu_backward_rows,
+                   (float* g, const float* y, int64_t rows, int64_t cols, float scale,
+                    float* bias_grad),
+                   (g, y, rows, cols, scale, bias_grad))
 
 void relu_backward(torch::Tensor& g, const torch::Tensor& y, float scale, float* bias_grad) {
   relu_backward_rows(g.data_ptr<float>(), y.data_ptr<float>(), g.size(0), g.size(1), scale,

@@ -1,4 +1,5 @@
 #include "dnnrec/embedding_ops.h"
+#include "simd_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -89,6 +90,20 @@ TEST(EmbeddingOps, OtherDtypesTakeTorchsOps) {
   EXPECT_TRUE(torch::allclose(out[1], w[4]));
   out.sum().backward();
   EXPECT_EQ(w.grad()[0].abs().sum().item<double>(), 0.0);
+}
+
+TEST(EmbeddingOps, PoolingGivesTheSameBitsOnEveryKernelPath) {
+  // Bags of every width up to 37 over rows of 1 to 70 floats: the vector loops' tails too.
+  for (int64_t dim : {1, 7, 8, 33, 70}) {
+    torch::manual_seed(dim);
+    const torch::Tensor w = torch::randn({50, dim});
+    const torch::Tensor ids = torch::randint(0, 50, {300, 37}, torch::kLong);
+    const int paths = testing::expect_same_bits_on_every_path([&] {
+      return std::vector<torch::Tensor>{embedding_mean(w, ids, false),
+                                        embedding_mean(w, ids.slice(1, 0, 5), true)};
+    });
+    EXPECT_GE(paths, 1);
+  }
 }
 
 }  // namespace

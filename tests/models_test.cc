@@ -2,10 +2,13 @@
 // sample data, and regularises only the embedding rows a batch touches.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "dnnrec/error.h"
 #include "dnnrec/split.h"
 #include "dnnrec/trainer.h"
 #include "sample_data.h"
+#include "simd_testing.h"
 #include "test_util.h"
 
 namespace dnnrec {
@@ -188,6 +191,21 @@ TEST(Trainer, ClipNormLimitsEachStep) {
   const int64_t steps = trainer.state().step;
   EXPECT_LE(std::sqrt(moved), steps * 0.1 * 1e-6 * 1.001);
   EXPECT_GT(moved, 0);
+}
+
+TEST(FastDropout, GivesTheSameBitsOnEveryKernelPath) {
+  torch::Tensor x = torch::randn({77, 13});
+  x[3][4] = std::numeric_limits<float>::quiet_NaN();
+  x[5][1] = -0.0f;
+  testing::expect_same_bits_on_every_path([&] {
+    torch::manual_seed(12);
+    FastDropout dropout(0.3);
+    torch::Tensor relu = x.clone();
+    relu_in_place(relu.data_ptr<float>(), relu.numel());
+    torch::Tensor both = x.clone();
+    dropout->relu_and_drop(both.data_ptr<float>(), both.numel());
+    return std::vector<torch::Tensor>{dropout->forward(x), relu, both};
+  });
 }
 
 }  // namespace

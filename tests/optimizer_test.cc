@@ -4,6 +4,7 @@
 
 #include "dnnrec/error.h"
 #include "dnnrec/optimizer.h"
+#include "simd_testing.h"
 
 namespace dnnrec {
 namespace {
@@ -239,6 +240,25 @@ TEST(ModelOptimizer, SavedStateContinuesExactly) {
     train_step(a, first, {2, 3});
     train_step(b, second, {2, 3});
     EXPECT_TRUE(torch::equal(table(a), table(b))) << name;
+  }
+}
+
+TEST(ModelOptimizer, EveryRuleGivesTheSameBitsOnEveryKernelPath) {
+  for (const std::string name : {"adam", "adamw", "sgd", "adagrad", "rmsprop"}) {
+    for (bool lazy : {true, false}) {
+      testing::expect_same_bits_on_every_path([&] {
+        TrainConfig c = rule(name, lazy, /*momentum=*/0.9);
+        c.weight_decay = 0.01;
+        Tiny model = tiny();
+        ModelOptimizer optimizer(c, *model);
+        for (const auto& ids : std::vector<std::vector<int64_t>>{{1, 2}, {2, 2, 5}, {4}}) {
+          train_step(model, optimizer, ids);
+        }
+        std::vector<torch::Tensor> out;
+        for (const auto& p : model->parameters()) out.push_back(p.detach().clone());
+        return out;
+      });
+    }
   }
 }
 

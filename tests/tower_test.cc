@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "dnnrec/models.h"
+#include "simd_testing.h"
 
 namespace dnnrec {
 namespace {
@@ -87,6 +88,17 @@ TEST(Tower, OtherTowersRunModuleByModule) {
   c->to(torch::kDouble);
   d->to(torch::kDouble);
   EXPECT_TRUE(torch::equal(run_tower(c, x.to(torch::kDouble)), d->forward(x.to(torch::kDouble))));
+}
+
+TEST(Tower, GivesTheSameBitsOnEveryKernelPath) {
+  // relu, dropout and their gradients: every hand-written kernel of the tower.
+  torch::manual_seed(6);
+  const torch::Tensor x = torch::randn({45, 12});
+  for (double dropout : {0.0, 0.3}) {
+    auto [tower, unused] = twins("relu", dropout, 1);
+    tower->train();
+    testing::expect_same_bits_on_every_path([&] { return run(tower, x, true, 7); });
+  }
 }
 
 }  // namespace

@@ -14,6 +14,14 @@
 
 namespace dnnrec {
 
+namespace detail {
+/// The update rules, and the constants of one step, as the update kernel takes them.
+enum class UpdateRule { kAdam, kAdamW, kSgd, kAdagrad, kRmsprop };
+struct StepConstants {
+  float lr, scale, step_size, bias2_sqrt, momentum;
+};
+}  // namespace detail
+
 /// Owns every update rule of a model, written as one fused pass over each parameter (torch's
 /// optimizers spend more time dispatching their dozen element-wise ops per tensor than
 /// computing them at these sizes). The formulas are torch's, with its default betas and
@@ -54,18 +62,12 @@ class ModelOptimizer {
 
  private:
   struct Param;
-  enum class Rule { kAdam, kAdamW, kSgd, kAdagrad, kRmsprop };
-  /// Constants of the current step.
-  struct StepConstants {
-    float lr, scale, step_size, bias2_sqrt, momentum;
-  };
+  using Rule = detail::UpdateRule;
+  using StepConstants = detail::StepConstants;
   /// Reads p's gradient parts (summing duplicate rows of a table); returns the squared norm
   /// of their sum when clipping, else 0.
   double prepare(Param& p, const std::vector<torch::Tensor>& parts) const;
   void update(Param& p, const StepConstants& k) const;
-  /// One fused update of n consecutive elements.
-  void apply(const StepConstants& k, float* __restrict w, float* __restrict first,
-             float* __restrict second, const float* __restrict grad, int64_t n, float decay) const;
 
   TrainConfig config_;
   Rule rule_ = Rule::kAdam;
