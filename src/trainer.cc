@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 #include <sstream>
 
 #include "dnnrec/distributed.h"
@@ -244,6 +245,27 @@ double Trainer::compute_gradients(const TensorData& data, const int64_t* rows, i
   double loss = 0.0;
   for (double value : losses) loss += value;
   return loss;
+}
+
+std::vector<torch::Tensor> Trainer::batch_gradient(const TensorData& data, int64_t begin,
+                                                   int64_t end, double* loss) {
+  TORCH_CHECK(0 <= begin && begin < end && end <= data.size(), "batch_gradient: rows [", begin,
+              ", ", end, ") are not within the ", data.size(), " examples");
+  std::vector<int64_t> rows(static_cast<size_t>(end - begin));
+  std::iota(rows.begin(), rows.end(), begin);
+  model_->train();
+  const double value = compute_gradients(data, rows.data(), end - begin, end - begin, 0);
+  if (loss != nullptr) *loss = value;
+  std::vector<torch::Tensor> sum(params_.size());
+  for (const auto& part : grads_) {
+    for (size_t i = 0; i < part.size(); ++i) {
+      if (!part[i].defined()) continue;
+      const torch::Tensor dense = part[i].is_sparse() ? part[i].to_dense() : part[i];
+      sum[i] = sum[i].defined() ? sum[i] + dense : dense.clone();
+    }
+  }
+  grads_.clear();
+  return sum;
 }
 
 torch::Tensor Trainer::postprocess(const torch::Tensor& raw) const {

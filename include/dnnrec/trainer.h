@@ -100,6 +100,13 @@ class Trainer {
   /// Number of slices a training batch of `size` examples is split into: up to
   /// train.threads, at least 32 examples each, 1 with batch norm or off the CPU.
   int slices(int64_t size) const;
+  /// The gradient that one training step computes for examples [begin, end) of `data` as
+  /// one batch: of their mean loss plus the embedding penalty, in training mode, summed over
+  /// the batch's slices in slice order, one dense tensor per parameter (undefined where a
+  /// parameter gets none). Sets *loss to the batch's mean loss when given. Tests compare it
+  /// across slicings.
+  std::vector<torch::Tensor> batch_gradient(const TensorData& data, int64_t begin, int64_t end,
+                                            double* loss = nullptr);
   /// Asks fit to stop after the current batch (early stopping, interrupts).
   void stop_training() { state_.stop_requested = true; }
   const TrainState& state() const { return state_; }
