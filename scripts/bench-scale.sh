@@ -55,6 +55,7 @@ for size, folder, label in (("small", small, "ml-latest-small"), ("large", synth
                  load(f"{size}-cached")["load_seconds"], train["train_samples_per_sec"],
                  train["seconds_per_epoch"], train["peak_rss_mib"], train["test"]["rmse"]))
 base = rows[0][4]
+print(f"Machine: {load('small-train').get('machine', 'unknown')}\n")
 print("| data | ratings | load + featurise, CSV (s) | from cache (s) | train samples/s | "
       "s per epoch | peak RSS (MiB) | test RMSE | cost per sample |")
 print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

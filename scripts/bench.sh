@@ -2,7 +2,8 @@
 # Speed benchmark, side by side in one run: dnnrec on the reference work (configs/reference.yaml)
 # against the Python PyTorch script of the same model and data (bench/reference.py) with a
 # DataLoader and with hand-cut index_select batches. Prints train samples/s and the ratios,
-# load + featurise time, peak RSS and test RMSE of each.
+# load + featurise time, peak RSS and test RMSE of each, under a line naming the machine (CPU,
+# OpenBLAS kernels, libtorch's and dnnrec's kernel paths, as dnnrec logs it).
 #   scripts/bench.sh [EPOCHS] [ROUNDS]    (defaults 5 and 3; about 3 minutes)
 # The three runs are interleaved ROUNDS times (dnnrec, index_select, DataLoader, dnnrec, ...)
 # and each figure is the median over rounds, with the range in brackets: a shared VM's speed
@@ -46,6 +47,9 @@ for loader in ("index_select", "dataloader"):
     table.append((f"python ({loader})", runs(f"python-{loader}", "train_samples_per_sec", "test_rmse")))
 med = statistics.median
 base = med(table[0][1]["sps"])
+# The CPU and its kernels decide these figures: the README keeps one table per CPU kind.
+machine = json.load(open(f"{out}/dnnrec-1.json")).get("machine", "unknown")
+print(f"Machine: {machine}")
 print(f"Median of {rounds} interleaved rounds [min - max over rounds]:\n")
 print("| run | train samples/s | dnnrec speed-up | load + featurise (s) | peak RSS (MiB) | test RMSE |")
 print("| --- | --- | --- | --- | --- | --- |")

@@ -154,6 +154,7 @@ std::string TrainResult::to_json() const {
   out["train_seconds"] = train_seconds;
   out["seconds_per_epoch"] = seconds_per_epoch;
   out["peak_rss_mib"] = peak_rss_mib;
+  if (!machine.empty()) out["machine"] = machine;
   out["parameters"] = parameters;
   out["skipped_rows"] = skipped_rows;
   out["seeds"] = seeds;
@@ -195,6 +196,8 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   const torch::Device device = select_device(config.train.device);
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));
   spdlog::info("seed {}, {} threads, device {}", config.train.seed, threads, device.str());
+  result.machine = machine_info().summary();
+  spdlog::info("machine: {}", result.machine);
 
   // Load, split and featurise.
   const auto load_start = Clock::now();
@@ -505,6 +508,7 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
   result.parameters = runs.front().parameters;
   result.peak_rss_mib = peak_rss_mib();
   result.skipped_rows = runs.front().skipped_rows;
+  result.machine = runs.front().machine;
   result.per_seed = runs;
   std::string line;
   for (const auto& [name, value] : result.test) {

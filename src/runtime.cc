@@ -1,6 +1,7 @@
 // Logging, atomic writes, run directories, BLAS detection, threads.
 #include "dnnrec/runtime.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "dnnrec/error.h"
+#include "dnnrec/simd.h"
 
 namespace fs = std::filesystem;
 
@@ -198,6 +200,61 @@ void check_blas() {
         "Install OpenBLAS: sudo apt-get install libopenblas0-openmp ***",
         fs::canonical(blas).string());
   }
+}
+
+MachineInfo machine_info() {
+  MachineInfo info;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, flags;
+  while (std::getline(cpuinfo, line)) {
+    const auto value = [&] {
+      const size_t colon = line.find(':');
+      const size_t start =
+          colon == std::string::npos ? std::string::npos : line.find_first_not_of(' ', colon + 1);
+      return start == std::string::npos ? std::string() : line.substr(start);
+    };
+    if (info.cpu.empty() && line.rfind("model name", 0) == 0) info.cpu = value();
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = " " + value() + " ";
+    if (!info.cpu.empty() && !flags.empty()) break;
+  }
+  if (info.cpu.empty()) info.cpu = "unknown CPU";
+  const auto has = [&](const char* flag) {
+    return flags.find(std::string(" ") + flag + " ") != std::string::npos;
+  };
+  info.isa = has("avx512f") ? (has("amx_tile") ? "AVX-512+AMX" : "AVX-512")
+             : has("avx2")  ? "AVX2"
+                            : "SSE";
+  // OpenBLAS names the kernels it chose for this CPU (or OPENBLAS_CORETYPE's).
+  using CoreName = char* (*)();
+  if (auto corename = reinterpret_cast<CoreName>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
+    info.blas = std::string("OpenBLAS ") + corename();
+  } else {
+    std::ifstream maps("/proc/self/maps");
+    while (std::getline(maps, line)) {
+      const size_t at = line.find("libblas.so");
+      if (at != std::string::npos && line.find('/') != std::string::npos) {
+        std::error_code ec;
+        info.blas = fs::canonical(line.substr(line.find('/')), ec).filename().string();
+        break;
+      }
+    }
+    if (info.blas.empty()) info.blas = "unknown";
+  }
+  // The one place libtorch states its choice in every version.
+  std::istringstream config(at::show_config());
+  const std::string key = "CPU capability usage: ";
+  while (std::getline(config, line)) {
+    const size_t at = line.find(key);
+    if (at != std::string::npos) info.torch_kernels = line.substr(at + key.size());
+  }
+  if (info.torch_kernels.empty()) info.torch_kernels = "unknown";
+  info.dnnrec_kernels = simd_path_name(simd_path());
+  return info;
+}
+
+std::string MachineInfo::summary() const {
+  return cpu + " (" + isa + "); BLAS " + blas + "; kernels: libtorch " + torch_kernels +
+         ", dnnrec " + dnnrec_kernels;
 }
 
 void keep_freed_memory() {

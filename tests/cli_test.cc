@@ -10,6 +10,8 @@
 #include "dnnrec/config.h"
 #include "dnnrec/error.h"
 #include "dnnrec/movielens.h"
+#include "dnnrec/runtime.h"
+#include "dnnrec/simd.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -106,6 +108,12 @@ TEST(Cli, TrainWritesTheRunDirectory) {
   EXPECT_EQ(m["epochs_run"], 2);
   EXPECT_GE(m["best_epoch"].get<int>(), 1);
   EXPECT_GT(m["train_samples_per_sec"].get<double>(), 0);
+  // The machine the numbers come from: CPU, BLAS kernels and both kernel paths.
+  const std::string machine = m["machine"];
+  EXPECT_EQ(machine, machine_info().summary());
+  EXPECT_NE(machine.find("; BLAS "), std::string::npos) << machine;
+  EXPECT_NE(machine.find("kernels: libtorch "), std::string::npos) << machine;
+  EXPECT_NE(machine.find(", dnnrec " + simd_path_name(simd_path())), std::string::npos) << machine;
 }
 
 TEST(Cli, DryRunLoadsAndBuildsButDoesNotTrain) {

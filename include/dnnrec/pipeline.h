@@ -27,6 +27,7 @@ struct TrainResult {
   double train_seconds = 0.0;
   double seconds_per_epoch = 0.0;
   double peak_rss_mib = 0.0;
+  std::string machine;  ///< machine_info().summary(): CPU, BLAS kernels, kernel paths
   int64_t parameters = 0;
   int64_t skipped_rows = 0;
   std::vector<int64_t> seeds;  ///< train.seed of each run

@@ -60,6 +60,19 @@ bool is_terminal(int fd);
 /// Logs a loud warning when libtorch is running on the reference BLAS (about 5x slower).
 void check_blas();
 
+/// What decides a run's speed, and its last bits of rounding, on this machine.
+struct MachineInfo {
+  std::string cpu;   ///< the CPU's model name (lscpu's "Model name")
+  std::string isa;   ///< its widest vector instructions: AVX-512+AMX | AVX-512 | AVX2 | SSE
+  std::string blas;  ///< "OpenBLAS <kernel core>", or the BLAS library's file name
+  std::string torch_kernels;   ///< libtorch's CPU capability: DEFAULT | AVX2 | AVX512
+  std::string dnnrec_kernels;  ///< the path of dnnrec's own kernels (simd.h): default | avx2
+  /// One line: "AMD EPYC (AVX-512); BLAS OpenBLAS Haswell; kernels: libtorch AVX2, dnnrec avx2".
+  std::string summary() const;
+};
+/// This process's machine. ATEN_CPU_CAPABILITY and OPENBLAS_CORETYPE, where set, show here.
+MachineInfo machine_info();
+
 /// Tunes glibc's allocator for training: freed memory is kept for the next step instead of
 /// being returned to the kernel (and faulted in again). Process-wide.
 void keep_freed_memory();
