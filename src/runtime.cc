@@ -181,20 +181,36 @@ std::string make_run_dir(const std::string& requested) {
 
 bool is_terminal(int fd) { return ::isatty(fd) == 1; }
 
-void check_blas() {
+namespace {
+
+// The BLAS libtorch calls, from this process's mapped files: the path of a mapped OpenBLAS,
+// MKL or BLIS library when there is one, else that of libblas.so ("" when none is mapped).
+// `tuned` says which of the two it is.
+std::string mapped_blas(bool* tuned) {
   std::ifstream maps("/proc/self/maps");
-  std::string line;
-  std::string blas;
+  std::string line, reference;
   while (std::getline(maps, line)) {
+    const size_t path = line.find('/');
+    if (path == std::string::npos) continue;
     if (line.find("openblas") != std::string::npos || line.find("libmkl") != std::string::npos ||
         line.find("blis") != std::string::npos) {
-      return;
+      *tuned = true;
+      return line.substr(path);
     }
-    if (blas.empty() && line.find("libblas.so") != std::string::npos) {
-      blas = line.substr(line.find('/'));
+    if (reference.empty() && line.find("libblas.so") != std::string::npos) {
+      reference = line.substr(path);
     }
   }
-  if (!blas.empty()) {
+  *tuned = false;
+  return reference;
+}
+
+}  // namespace
+
+void check_blas() {
+  bool tuned = false;
+  const std::string blas = mapped_blas(&tuned);
+  if (!tuned && !blas.empty()) {
     spdlog::warn(
         "*** libtorch is using the reference BLAS ({}): training is about 5x slower. "
         "Install OpenBLAS: sudo apt-get install libopenblas0-openmp ***",
@@ -229,16 +245,10 @@ MachineInfo machine_info() {
   if (auto corename = reinterpret_cast<CoreName>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
     info.blas = std::string("OpenBLAS ") + corename();
   } else {
-    std::ifstream maps("/proc/self/maps");
-    while (std::getline(maps, line)) {
-      const size_t at = line.find("libblas.so");
-      if (at != std::string::npos && line.find('/') != std::string::npos) {
-        std::error_code ec;
-        info.blas = fs::canonical(line.substr(line.find('/')), ec).filename().string();
-        break;
-      }
-    }
-    if (info.blas.empty()) info.blas = "unknown";
+    bool tuned = false;
+    std::error_code ec;
+    const std::string blas = mapped_blas(&tuned);
+    info.blas = blas.empty() ? "unknown" : fs::canonical(blas, ec).filename().string();
   }
   // The one place libtorch states its choice in every version.
   std::istringstream config(at::show_config());

@@ -40,16 +40,13 @@ TEST(HoldoutCheck, RemovesTheRowsAndTheirTagsThenServesThem) {
   sample.tags = 400;
   write_sample_movielens(data, sample);
   const std::string keep = tmp.file("keep");
-  const std::string command = "KEEP=" + keep + " DNNREC=" + std::string(DNNREC_BINARY) + " " +
-                              std::string(DNNREC_SOURCE_DIR) + "/scripts/holdout-check.sh " +
-                              std::string(DNNREC_SOURCE_DIR) + "/configs/mf.yaml " + data +
-                              " --fraction 0.2 --seed 7 --json -- --epochs 2 2>/dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string out;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
-  ASSERT_EQ(::pclose(pipe), 0) << out;
-  const json result = json::parse(out);
+  const std::string script = std::string(DNNREC_SOURCE_DIR) + "/scripts/holdout-check.sh ";
+  const std::string mf = std::string(DNNREC_SOURCE_DIR) + "/configs/mf.yaml";
+  const testing::Shell run =
+      testing::run_command("KEEP=" + keep + " DNNREC=" + std::string(DNNREC_BINARY) + " " + script +
+                           mf + " " + data + " --fraction 0.2 --seed 7 --json -- --epochs 2");
+  ASSERT_EQ(run.code, 0) << run.err;
+  const json result = json::parse(run.out);
 
   // A fifth of the ratings, by a binomial draw: 800 expected, the standard deviation is 25.
   const auto all = rows_of(data + "/ratings.csv"), kept = rows_of(keep + "/data/ratings.csv");
@@ -83,17 +80,11 @@ TEST(HoldoutCheck, RemovesTheRowsAndTheirTagsThenServesThem) {
   EXPECT_GT(served, 0.3);
   EXPECT_LT(served, 2.0);
   EXPECT_GT(result["test"]["rmse"].get<double>(), 0.3);
-  EXPECT_EQ(result["config"].get<std::string>(),
-            std::string(DNNREC_SOURCE_DIR) + "/configs/mf.yaml");
+  EXPECT_EQ(result["config"].get<std::string>(), mf);
 
   // Bad arguments are one line and exit 2.
-  const std::string script = std::string(DNNREC_SOURCE_DIR) + "/scripts/holdout-check.sh ";
-  EXPECT_EQ(WEXITSTATUS(std::system((script + "/nonexistent.yaml 2>/dev/null").c_str())), 2);
-  EXPECT_EQ(WEXITSTATUS(std::system(
-                (script + std::string(DNNREC_SOURCE_DIR) + "/configs/mf.yaml " + data +
-                 " --fractoin 0.1 2>/dev/null")
-                    .c_str())),
-            2);
+  EXPECT_EQ(testing::run_command(script + "/nonexistent.yaml").code, 2);
+  EXPECT_EQ(testing::run_command(script + mf + " " + data + " --fractoin 0.1").code, 2);
 }
 
 }  // namespace

@@ -56,18 +56,21 @@ struct Shell {
   std::string err;  ///< stderr
 };
 
-/// Runs the built binary with `args` through the shell (`prefix` goes before it, e.g. a
-/// timeout).
-inline Shell shell(const std::string& args, const std::string& prefix = "") {
+/// Runs `command` through the shell (a script of the project, say).
+inline Shell run_command(const std::string& command) {
   TempDir tmp;
-  const std::string command =
-      prefix + " " + std::string(DNNREC_BINARY) + " " + args + " 2>" + tmp.file("stderr");
-  FILE* pipe = ::popen(command.c_str(), "r");
+  FILE* pipe = ::popen((command + " 2>" + tmp.file("stderr")).c_str(), "r");
   std::string out;
   char buffer[4096];
   while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) out.append(buffer, n);
   const int status = ::pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, read_file(tmp.file("stderr"))};
+}
+
+/// Runs the built binary with `args` through the shell (`prefix` goes before it, e.g. a
+/// timeout).
+inline Shell shell(const std::string& args, const std::string& prefix = "") {
+  return run_command(prefix + " " + std::string(DNNREC_BINARY) + " " + args);
 }
 
 /// Starts the built binary with `args` in the background, waits until `ready()` holds (at most
