@@ -74,10 +74,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dnnrec::FeaturesConfig features;
     features.history_len = 3;
     features.tag_len = 2;
-    dnnrec::FeatureBuilder builder(features);
+    dnnrec::FeatureBuilder builder(features, data.split);
     builder.fit(ml, split.train);
     builder.transform(ml, split.test);
-    builder.transform(ml, split.train);
+    builder.transform_train(ml, split.train);
   } catch (const dnnrec::Error&) {
     // A clear error for bad input: the expected outcome.
   }

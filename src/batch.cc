@@ -41,7 +41,7 @@ Batch TensorData::assemble(int64_t n, RowAt row_at) const {
     year[i] = t.year[item];
     std::copy_n(t.genres.data() + item * t.genre_len, t.genre_len, genres + i * t.genre_len);
     std::copy_n(t.tags.data() + item * t.tag_len, t.tag_len, tags + i * t.tag_len);
-    t.history(c.user[r], c.history[r], history + i * t.history_len);
+    t.history(c.user[r], c.history[r], c.exclude[r], history + i * t.history_len);
     target[i] = targets_[r];
   }
   if (device_.is_cpu()) return b;

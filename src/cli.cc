@@ -553,15 +553,26 @@ int evaluate(const std::vector<std::string>& args, std::ostream& out) {
           "PATH");
   cmd.add("data", "MovieLens folder (default: the one stored in the checkpoint)", "DIR");
   cmd.add("split", "Split to evaluate: test|val|train (default: test)", "NAME");
+  cmd.add("predictions",
+          "Also write userId,movieId,rating,prediction for every row of the split (what "
+          "predict returns for those pairs); one checkpoint only",
+          "FILE");
   cmd.add_flag("json", "Print one JSON object to stdout");
   auto r = cmd.parse(args);
   if (r["help"].as<bool>()) return out << cmd.help(), kExitOk;
   start_logging(r);
   const std::string path = require(r, "checkpoint", "evaluate");
   const std::vector<std::string> checkpoints = checkpoints_of(path);
+  const std::string predictions = get(r, "predictions");
+  if (!predictions.empty() && checkpoints.size() > 1) {
+    throw ConfigError("dnnrec evaluate --predictions writes one checkpoint's predictions, but " +
+                      path + " holds " + std::to_string(checkpoints.size()) +
+                      ": give one checkpoint file or a run directory of one seed");
+  }
   std::vector<EvalResult> results;
   for (const auto& checkpoint : checkpoints) {
-    results.push_back(run_evaluate(checkpoint, get(r, "data"), get(r, "split", "test")));
+    results.push_back(
+        run_evaluate(checkpoint, get(r, "data"), get(r, "split", "test"), predictions));
   }
   const bool single = checkpoints.size() == 1 && checkpoints.front() == path;
   if (r["json"].as<bool>()) {

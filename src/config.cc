@@ -219,8 +219,14 @@ const std::vector<Field>& fields() {
                    "whenever a CSV changes), so later runs skip parsing."),
 
       DNNREC_FIELD(features, history_len, "seq-len",
-                   "Length L of the user history: the last L movies the user rated before this "
-                   "rating, >= 0."),
+                   "Length L of the user history, >= 0: the user's latest L training ratings when "
+                   "a rating is evaluated or served; for a training example, see history."),
+      DNNREC_FIELD(features, history, "history",
+                   "The history of a training example: others (the user's other training "
+                   "ratings, the latest L: SVD++'s N(u)) | before (the training ratings before "
+                   "it: sequential training) | auto (others for the random split, before for "
+                   "temporal and leave-last). before with the random split is refused: held-out "
+                   "ratings lie inside the timeline, which serving never sees."),
       DNNREC_FIELD(features, genre_len, "", "Length of the genre sequence of a movie, >= 0."),
       DNNREC_FIELD(features, tag_len, "", "Number T of most frequent tags kept per movie, >= 0."),
       DNNREC_FIELD(features, padding, "", "Keras pad_sequences padding: pre | post."),
@@ -658,6 +664,11 @@ std::string Config::effective_loss() const {
   return train.task == "binary" ? "bce" : "mse";
 }
 
+std::string Config::effective_history() const {
+  if (features.history != "auto") return features.history;
+  return data.split == "random" ? "others" : "before";
+}
+
 std::string Config::effective_monitor() const {
   if (train.monitor != "auto") return train.monitor;
   return train.task == "binary" ? "val_auc" : "val_rmse";
@@ -687,6 +698,13 @@ void Config::validate() const {
   }
   // features
   p.at_least("features.history_len", features.history_len, 0);
+  p.choice("features.history", features.history, {"auto", "others", "before"});
+  if (features.history == "before" && data.split == "random") {
+    p.add("features.history",
+          "'before' needs a temporal or leave-last split: with the random split a held-out "
+          "rating lies inside its user's timeline, so training on the ratings just before each "
+          "example teaches context that no evaluated or served rating has (use others or auto)");
+  }
   p.at_least("features.genre_len", features.genre_len, 0);
   p.at_least("features.tag_len", features.tag_len, 0);
   p.choice("features.padding", features.padding, {"pre", "post"});

@@ -21,6 +21,23 @@ PadSide parse_pad_side(const std::string& name) {
   throw ConfigError("padding/truncating must be 'pre' or 'post', got '" + name + "'");
 }
 
+HistoryMode resolve_history_mode(const std::string& history, const std::string& split) {
+  if (history == "others") return HistoryMode::kOthers;
+  if (history == "before") {
+    if (split == "random") {
+      throw ConfigError(
+          "features.history: 'before' needs a temporal or leave-last split: with the random "
+          "split a held-out rating lies inside its user's timeline, so training on the ratings "
+          "just before each example teaches context that no evaluated or served rating has "
+          "(use others or auto)");
+    }
+    return HistoryMode::kBefore;
+  }
+  if (history == "auto") return split == "random" ? HistoryMode::kOthers : HistoryMode::kBefore;
+  throw ConfigError("features.history must be one of auto | others | before, got '" + history +
+                    "'");
+}
+
 void pad_sequence(const int64_t* seq, size_t length, int maxlen, PadSide padding,
                   PadSide truncating, int64_t* out, int64_t value) {
   if (maxlen <= 0) return;
@@ -49,8 +66,9 @@ int64_t year_bucket(int year) {
   return 2 + std::clamp<int64_t>((year - 1900) / 5, 0, kYearBuckets - 3);
 }
 
-FeatureBuilder::FeatureBuilder(const FeaturesConfig& config)
+FeatureBuilder::FeatureBuilder(const FeaturesConfig& config, const std::string& split)
     : config_(config),
+      history_mode_(resolve_history_mode(config.history, split)),
       padding_(parse_pad_side(config.padding)),
       truncating_(parse_pad_side(config.truncating)) {}
 
@@ -168,27 +186,41 @@ void FeatureBuilder::index_histories(const MovieLens& data,
   for (size_t i = 0; i < train_rows.size(); ++i) rows[next[user_of[i]]++] = train_rows[i];
   tables_->history_movies.resize(rows.size());
   history_times_.resize(rows.size());
+  history_rows_.resize(rows.size());
   for (int64_t u = 0; u < users; ++u) {
     auto first = rows.begin() + begin[u], last = rows.begin() + begin[u + 1];
     std::stable_sort(first, last,
                      [&](int64_t a, int64_t b) { return r.timestamp[a] < r.timestamp[b]; });
     for (int64_t k = begin[u]; k < begin[u + 1]; ++k) {
       history_times_[k] = r.timestamp[rows[k]];
+      history_rows_[k] = rows[k];
       tables_->history_movies[k] = static_cast<int32_t>(vocabs_.movies.lookup(r.movie[rows[k]]));
     }
   }
 }
 
-void FeatureTables::history(int64_t user, int64_t count, int64_t* out) const {
+void FeatureTables::history(int64_t user, int64_t count, int64_t exclude, int64_t* out) const {
   if (history_len <= 0) return;
-  const int64_t keep = std::min<int64_t>(count, history_len);
+  const bool skip = exclude >= 0 && exclude < count;
+  const int64_t keep = std::min<int64_t>(count - (skip ? 1 : 0), history_len);
   // Keras: truncating "pre" keeps the newest events, "post" the oldest; padding "pre" puts
   // the values at the end.
-  const int32_t* events = history_movies.data() + history_begin[user] +
-                          (truncating == PadSide::kPre ? count - keep : 0);
+  const int32_t* events = history_movies.data() + history_begin[user];
   const int64_t offset = padding == PadSide::kPre ? history_len - keep : 0;
   std::fill(out, out + history_len, Vocab<int64_t>::kPad);
-  for (int64_t i = 0; i < keep; ++i) out[offset + i] = events[i];
+  if (truncating == PadSide::kPre) {  // the newest `keep`, walking back from the last
+    int64_t e = count - 1;
+    for (int64_t i = keep - 1; i >= 0; --i, --e) {
+      if (e == exclude) --e;
+      out[offset + i] = events[e];
+    }
+  } else {  // the oldest `keep`
+    int64_t e = 0;
+    for (int64_t i = 0; i < keep; ++i, ++e) {
+      if (e == exclude) ++e;
+      out[offset + i] = events[e];
+    }
+  }
 }
 
 std::vector<int64_t> Columns::genres_of(int64_t i) const {
@@ -203,7 +235,7 @@ std::vector<int64_t> Columns::tags_of(int64_t i) const {
 
 std::vector<int64_t> Columns::history_of(int64_t i) const {
   std::vector<int64_t> out(std::max(tables->history_len, 0));
-  tables->history(user[i], history[i], out.data());
+  tables->history(user[i], history[i], exclude[i], out.data());
   return out;
 }
 
@@ -216,6 +248,7 @@ Columns FeatureBuilder::allocate(int64_t rows) const {
   c.movie.resize(rows);
   c.item.resize(rows);
   c.history.resize(rows);
+  c.exclude.assign(rows, -1);
   c.rating.assign(rows, 0.0f);
   c.tables = tables_;
   return c;
@@ -236,9 +269,23 @@ int32_t FeatureBuilder::events_before(int64_t user_index, int64_t before) const 
   return static_cast<int32_t>(std::lower_bound(first, last, before) - first);
 }
 
-Columns FeatureBuilder::transform(const MovieLens& data, const std::vector<int64_t>& rows) const {
+int32_t FeatureBuilder::position_of(int64_t user_index, int64_t row, int64_t time) const {
+  const int64_t begin = tables_->history_begin[user_index];
+  const auto first = history_times_.begin() + begin;
+  const auto last = history_times_.begin() + tables_->history_begin[user_index + 1];
+  // Among the user's events at this very time (usually one), the one of this row.
+  for (auto it = std::lower_bound(first, last, time); it != last && *it == time; ++it) {
+    const int64_t k = it - history_times_.begin();
+    if (history_rows_[k] == row) return static_cast<int32_t>(k - begin);
+  }
+  return -1;
+}
+
+Columns FeatureBuilder::transform_train(const MovieLens& data,
+                                        const std::vector<int64_t>& rows) const {
   const Ratings& r = data.ratings;
   Columns out = allocate(static_cast<int64_t>(rows.size()));
+  const bool others = history_mode_ == HistoryMode::kOthers;
   // Rows are independent and only read the builder: one static share per thread.
 #pragma omp parallel for schedule(static) if (out.rows >= 16384)
   for (int64_t i = 0; i < out.rows; ++i) {
@@ -247,9 +294,35 @@ Columns FeatureBuilder::transform(const MovieLens& data, const std::vector<int64
     out.user[i] = static_cast<int32_t>(user);
     out.movie[i] = static_cast<int32_t>(vocabs_.movies.lookup(r.movie[row]));
     out.item[i] = item_of(data, r.movie[row]);
-    out.history[i] = events_before(user, r.timestamp[row]);
+    if (others) {  // every training event of the user but the example itself
+      out.history[i] =
+          static_cast<int32_t>(tables_->history_begin[user + 1] - tables_->history_begin[user]);
+      out.exclude[i] = position_of(user, row, r.timestamp[row]);
+    } else {
+      out.history[i] = events_before(user, r.timestamp[row]);
+    }
     out.rating[i] = r.rating[row];
   }
+  if (others) {
+    for (int64_t i = 0; i < out.rows; ++i) {
+      if (out.exclude[i] < 0) {
+        throw Error("transform_train: rating row " + std::to_string(rows[i]) +
+                    " is not one of the training rows the features were fitted on");
+      }
+    }
+  }
+  return out;
+}
+
+Columns FeatureBuilder::transform(const MovieLens& data, const std::vector<int64_t>& rows) const {
+  const Ratings& r = data.ratings;
+  std::vector<int64_t> users(rows.size()), movies(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    users[i] = r.user[rows[i]];
+    movies[i] = r.movie[rows[i]];
+  }
+  Columns out = transform_pairs(data, users, movies);
+  for (size_t i = 0; i < rows.size(); ++i) out.rating[i] = r.rating[rows[i]];
   return out;
 }
 

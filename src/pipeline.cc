@@ -129,7 +129,7 @@ Restored restore(const std::string& checkpoint, const std::string& data_dir) {
         config.data.dir, print, r.ckpt.meta.data_fingerprint);
   }
   r.split = split_ratings(r.data.ratings, config.data);
-  r.features = std::make_unique<FeatureBuilder>(config.features);
+  r.features = std::make_unique<FeatureBuilder>(config.features, config.data.split);
   r.features->restore(r.ckpt.vocabs, r.data, r.split.train);
   r.spec = r.features->spec(config.data);
   configure_threads(config.train.threads);
@@ -204,12 +204,12 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
   MovieLens data = load_data(config);
   result.skipped_rows = data.report.skipped;
   Split split = split_ratings(data.ratings, config.data);
-  FeatureBuilder features(config.features);
+  FeatureBuilder features(config.features, config.data.split);
   features.fit(data, split.train);
   const FeatureSpec spec = features.spec(config.data);
   const std::string& task = config.train.task;
   const double threshold = config.train.like_threshold;
-  TensorData train(features.transform(data, split.train), task, threshold, device);
+  TensorData train(features.transform_train(data, split.train), task, threshold, device);
   TensorData val(features.transform(data, split.val), task, threshold, device);
   TensorData test(features.transform(data, split.test), task, threshold, device);
   result.load_seconds = seconds_since(load_start);
@@ -459,6 +459,8 @@ TrainResult run_train(const Config& input_config, const std::string& command_lin
                       const std::string& resume, ProcessGroup* group) {
   Config config = input_config;
   config.validate();
+  // The run's config.yaml and checkpoints name the history its training examples got.
+  config.features.history = config.effective_history();
   if (group != nullptr) {
     if (config.train.seeds > 1) {
       throw ConfigError(
@@ -528,8 +530,39 @@ std::string EvalResult::to_json() const {
   return out.dump(2);
 }
 
+namespace {
+
+// A prediction as text that reads back to the same float (9 significant digits).
+void append_number(std::string& text, double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
+  text += buffer;
+}
+
+// userId,movieId[,rating],prediction rows: predict's output and evaluate --predictions.
+std::string predictions_csv(const std::vector<int64_t>& users, const std::vector<int64_t>& movies,
+                            const std::vector<float>* ratings, const std::vector<float>& scores) {
+  std::string text = ratings ? "userId,movieId,rating,prediction\n" : "userId,movieId,prediction\n";
+  text.reserve(text.size() + users.size() * 32);
+  for (size_t i = 0; i < users.size(); ++i) {
+    text += std::to_string(users[i]);
+    text += ',';
+    text += std::to_string(movies[i]);
+    text += ',';
+    if (ratings) {
+      append_number(text, (*ratings)[i]);
+      text += ',';
+    }
+    append_number(text, scores[i]);
+    text += '\n';
+  }
+  return text;
+}
+
+}  // namespace
+
 EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
-                        const std::string& split_name) {
+                        const std::string& split_name, const std::string& predictions) {
   Restored r = restore(checkpoint, data_dir);
   const std::vector<int64_t>* rows = nullptr;
   if (split_name == "test") rows = &r.split.test;
@@ -538,6 +571,7 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
   if (rows == nullptr)
     throw ConfigError("--split: unknown split '" + split_name + "' (test | val | train)");
   const Config& c = r.ckpt.config;
+  // The rows' (user, movie) pairs encoded as predict serves them (FeatureBuilder::transform).
   TensorData data(r.features->transform(r.data, *rows), c.train.task, c.train.like_threshold,
                   r.trainer->device());
   EvalResult result;
@@ -545,6 +579,20 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
   result.split = split_name;
   result.examples = data.size();
   result.metrics = r.trainer->evaluate(data);
+  if (!predictions.empty()) {
+    const Ratings& ratings = r.data.ratings;
+    std::vector<int64_t> users, movies;
+    std::vector<float> stars;
+    for (int64_t row : *rows) {
+      users.push_back(ratings.user[row]);
+      movies.push_back(ratings.movie[row]);
+      stars.push_back(ratings.rating[row]);
+    }
+    atomic_write_file(predictions,
+                      predictions_csv(users, movies, &stars, r.trainer->predict(data)));
+    spdlog::info("{} predictions of the {} split written to {}", rows->size(), split_name,
+                 predictions);
+  }
   return result;
 }
 
@@ -652,14 +700,7 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
   const Config& c = r.ckpt.config;
   TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
                   c.train.like_threshold, r.trainer->device());
-  const std::vector<float> scores = r.trainer->predict(data);
-  std::string text = "userId,movieId,prediction\n";
-  char buffer[96];
-  for (size_t i = 0; i < users.size(); ++i) {
-    std::snprintf(buffer, sizeof(buffer), "%lld,%lld,%.6g\n", static_cast<long long>(users[i]),
-                  static_cast<long long>(movies[i]), scores[i]);
-    text += buffer;
-  }
+  const std::string text = predictions_csv(users, movies, nullptr, r.trainer->predict(data));
   if (output == "-" || output.empty()) {
     std::cout << text << std::flush;
   } else {

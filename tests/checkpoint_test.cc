@@ -25,13 +25,13 @@ struct Saved {
     write_sample_movielens(dir.file("data"), SampleOptions{50, 80, 2000, 200, 3});
     MovieLens data = load_movielens(dir.file("data"));
     Split split = split_ratings(data.ratings, config.data);
-    FeatureBuilder builder(config.features);
+    FeatureBuilder builder(config.features, config.data.split);
     builder.fit(data, split.train);
     vocabs = builder.vocabs();
     model = make_model(config.model, builder.spec(config.data), 3.5);
     config.train.epochs = 1;
     Trainer trainer(model, config, torch::kCPU);
-    TensorData train(builder.transform(data, split.train), "rating", 4.0);
+    TensorData train(builder.transform_train(data, split.train), "rating", 4.0);
     trainer.fit(train, nullptr, {});  // so the optimizer has state to save
     meta.dnnrec_version = "test";
     meta.created_at = "2026-01-01T00:00:00";

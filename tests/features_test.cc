@@ -84,36 +84,39 @@ struct LeakFixture {
                  {3, 12, "future", 9999}};
     data.tags[4].tag = "gory";  // the loader normalises tags
   }
-  /// Histories of 3, genres and tags of 2, fitted on the training rows.
-  FeatureBuilder fitted() const {
+  /// Histories of 3, genres and tags of 2, fitted on the training rows; `split_name` picks the
+  /// history of training examples (auto: random -> others, temporal -> before).
+  FeatureBuilder fitted(const std::string& split_name = "temporal") const {
     FeaturesConfig fc;
     fc.history_len = 3;
     fc.genre_len = 2;
     fc.tag_len = 2;
-    FeatureBuilder builder(fc);
+    FeatureBuilder builder(fc, split_name);
     builder.fit(data, split.train);
     return builder;
   }
 };
 
-TEST(Features, HistoriesUseOnlyEarlierTrainingRatings) {
+TEST(Features, BeforeHistoriesUseOnlyEarlierTrainingRatings) {
   LeakFixture f;
-  const FeatureBuilder builder = f.fitted();
+  const FeatureBuilder builder = f.fitted("temporal");
+  EXPECT_EQ(builder.history_mode(), HistoryMode::kBefore);
   const auto& v = builder.vocabs();
   const int64_t m10 = v.movies.lookup(10), m12 = v.movies.lookup(12), m14 = v.movies.lookup(14);
 
-  Columns train = builder.transform(f.data, f.split.train);
+  Columns train = builder.transform_train(f.data, f.split.train);
   // Row 4 (t=500) sees rows 0 and 2 only: row 1 (val, t=200) and row 3 (test) never appear.
   EXPECT_EQ(train.history_of(2), (Seq{0, m10, m12}));
   // Row 0 (t=100) has no earlier rating; row 6 does not see row 5 from the same second.
   EXPECT_EQ(train.history_of(0), (Seq{0, 0, 0}));
   EXPECT_EQ(train.history_of(4), (Seq{0, 0, 0}));
 
-  // The test row (t=400, movie 13 not in training) maps its movie to unknown and sees the
-  // training ratings before it.
+  // The test row (movie 13 not in training) maps its movie to unknown. Like any served pair it
+  // gets the user's latest training ratings, the last 3; val and test ratings never appear.
   Columns test = builder.transform(f.data, f.split.test);
   EXPECT_EQ(test.movie[0], Vocab<int64_t>::kUnknown);
-  EXPECT_EQ(test.history_of(0), (Seq{0, m10, m12}));
+  EXPECT_EQ(test.history_of(0), (Seq{m10, m12, m14}));
+  EXPECT_EQ(test.rating[0], 2.0f);
   // Genres are catalogue metadata, but "Western" only occurs on a held-out movie: unknown.
   EXPECT_EQ(test.genres_of(0), (Seq{0, Vocab<int64_t>::kUnknown}));
   // Prediction pairs see the whole training history, the last 3.
@@ -125,10 +128,104 @@ TEST(Features, HistoriesUseOnlyEarlierTrainingRatings) {
   EXPECT_EQ(stranger.history_of(0), (Seq{0, 0, 0}));
 }
 
+TEST(Features, OthersHistoriesAreTheUsersOtherTrainingRatings) {
+  LeakFixture f;
+  const FeatureBuilder builder = f.fitted("random");
+  EXPECT_EQ(builder.history_mode(), HistoryMode::kOthers);
+  const auto& v = builder.vocabs();
+  const int64_t m10 = v.movies.lookup(10), m12 = v.movies.lookup(12), m14 = v.movies.lookup(14);
+  // Training rows 0, 2, 4 (user 1) and 5, 6 (user 2, the same second): each sees the user's
+  // training ratings but itself, in time order; never the val or test rating.
+  Columns train = builder.transform_train(f.data, f.split.train);
+  EXPECT_EQ(train.history_of(0), (Seq{0, m12, m14}));
+  EXPECT_EQ(train.history_of(1), (Seq{0, m10, m14}));
+  EXPECT_EQ(train.history_of(2), (Seq{0, m10, m12}));
+  EXPECT_EQ(train.history_of(3), (Seq{0, 0, m12}));
+  EXPECT_EQ(train.history_of(4), (Seq{0, 0, m10}));
+  // Held-out rows are served rows: the latest training ratings, whatever the mode.
+  Columns test = builder.transform(f.data, f.split.test);
+  EXPECT_EQ(test.history_of(0), (Seq{m10, m12, m14}));
+  // A row that features were not fitted on has no "self" to leave out.
+  EXPECT_THROW(builder.transform_train(f.data, f.split.val), Error);
+}
+
+TEST(Features, OthersKeepsTheNewestOrOldestByTruncating) {
+  LeakFixture f;
+  FeaturesConfig fc;
+  fc.history_len = 1;
+  for (const char* truncating : {"pre", "post"}) {
+    for (const char* padding : {"pre", "post"}) {
+      fc.truncating = truncating;
+      fc.padding = padding;
+      FeatureBuilder builder(fc, "random");
+      builder.fit(f.data, f.split.train);
+      const auto& v = builder.vocabs();
+      Columns train = builder.transform_train(f.data, f.split.train);
+      const bool newest = std::string(truncating) == "pre";
+      SCOPED_TRACE(std::string(truncating) + "/" + padding);
+      // Row 0 (m10): others m12, m14. Row 4 (m14): others m10, m12.
+      EXPECT_EQ(train.history_of(0), (Seq{v.movies.lookup(newest ? 14 : 12)}));
+      EXPECT_EQ(train.history_of(2), (Seq{v.movies.lookup(newest ? 12 : 10)}));
+    }
+  }
+}
+
+TEST(Features, HeldOutRowsAreEncodedExactlyAsServedPairs) {
+  testing::TempDir dir;
+  write_sample_movielens(dir.path(), SampleOptions{60, 90, 3000, 200, 5});
+  MovieLens data = load_movielens(dir.path());
+  for (const char* split_name : {"random", "temporal", "leave-last"}) {
+    SCOPED_TRACE(split_name);
+    DataConfig dc;
+    dc.split = split_name;
+    Split split = split_ratings(data.ratings, dc);
+    FeaturesConfig fc;
+    fc.history_len = 7;
+    FeatureBuilder builder(fc, split_name);
+    builder.fit(data, split.train);
+    std::vector<int64_t> rows = split.test;
+    rows.insert(rows.end(), split.val.begin(), split.val.end());
+    std::vector<int64_t> users, movies;
+    for (int64_t row : rows) {
+      users.push_back(data.ratings.user[row]);
+      movies.push_back(data.ratings.movie[row]);
+    }
+    const Columns held = builder.transform(data, rows);
+    const Columns served = builder.transform_pairs(data, users, movies);
+    ASSERT_EQ(held.rows, served.rows);
+    EXPECT_EQ(held.user, served.user);
+    EXPECT_EQ(held.movie, served.movie);
+    EXPECT_EQ(held.item, served.item);
+    EXPECT_EQ(held.history, served.history);
+    EXPECT_EQ(held.exclude, served.exclude);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(held.rating[i], data.ratings.rating[rows[i]]);
+    }
+  }
+}
+
+TEST(Features, HistoryModeFollowsTheSplitAndRefusesBeforeWithRandom) {
+  EXPECT_EQ(resolve_history_mode("auto", "random"), HistoryMode::kOthers);
+  EXPECT_EQ(resolve_history_mode("auto", "temporal"), HistoryMode::kBefore);
+  EXPECT_EQ(resolve_history_mode("auto", "leave-last"), HistoryMode::kBefore);
+  EXPECT_EQ(resolve_history_mode("others", "leave-last"), HistoryMode::kOthers);
+  EXPECT_EQ(resolve_history_mode("before", "temporal"), HistoryMode::kBefore);
+  try {
+    resolve_history_mode("before", "random");
+    FAIL() << "before with the random split was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("timeline"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(resolve_history_mode("sometimes", "random"), ConfigError);
+  FeaturesConfig fc;
+  fc.history = "before";
+  EXPECT_THROW(FeatureBuilder(fc, "random"), ConfigError);
+}
+
 TEST(TensorData, BatchesCarryEveryFeatureOfTheirExamples) {
   LeakFixture f;
   const FeatureBuilder builder = f.fitted();
-  Columns columns = builder.transform(f.data, f.split.train);
+  Columns columns = builder.transform_train(f.data, f.split.train);
   TensorData data(columns, "binary", 4.0);
   ASSERT_EQ(data.size(), 5);
   EXPECT_EQ(data.targets(), (std::vector<float>{1, 1, 0, 0, 0}));  // ratings 4, 5, 1, 3, 3
@@ -160,7 +257,7 @@ TEST(Features, VocabulariesAndTagsComeFromTrainingOnly) {
   LeakFixture f;
   FeaturesConfig fc;
   fc.tag_len = 2;
-  FeatureBuilder builder(fc);
+  FeatureBuilder builder(fc, "random");
   builder.fit(f.data, f.split.train);
   const auto& v = builder.vocabs();
   EXPECT_EQ(v.movies.lookup(11), Vocab<int64_t>::kUnknown);  // only rated in val
@@ -184,34 +281,44 @@ TEST(Features, NoHeldOutRatingReachesAnyTrainingFeatureOnSampleData) {
   testing::TempDir dir;
   write_sample_movielens(dir.path(), SampleOptions{});
   MovieLens data = load_movielens(dir.path());
-  DataConfig dc;
-  Split split = split_ratings(data.ratings, dc);
-  FeaturesConfig fc;
-  fc.history_len = 50;
-  FeatureBuilder builder(fc);
-  builder.fit(data, split.train);
-  Columns train = builder.transform(data, split.train);
-  const auto& v = builder.vocabs();
-  // (user index, movie index) -> timestamps of that user's training ratings of the movie.
-  std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> train_times;
-  for (int64_t row : split.train) {
-    train_times[{v.users.lookup(data.ratings.user[row]), v.movies.lookup(data.ratings.movie[row])}]
-        .push_back(data.ratings.timestamp[row]);
-  }
-  int64_t checked = 0;
-  for (int64_t i = 0; i < train.rows; ++i) {
-    const int64_t t = data.ratings.timestamp[split.train[i]];
-    for (const int64_t movie : train.history_of(i)) {
-      if (movie == 0) continue;
-      auto it = train_times.find({train.user[i], movie});
-      ASSERT_NE(it, train_times.end()) << "history item is not a training rating of the user";
-      EXPECT_TRUE(std::any_of(it->second.begin(), it->second.end(), [t](int64_t time) {
-        return time < t;
-      })) << "history item is not strictly earlier";
-      ++checked;
+  for (const char* split_name : {"random", "temporal"}) {
+    SCOPED_TRACE(split_name);
+    DataConfig dc;
+    dc.split = split_name;
+    Split split = split_ratings(data.ratings, dc);
+    FeaturesConfig fc;
+    fc.history_len = 50;
+    FeatureBuilder builder(fc, split_name);
+    builder.fit(data, split.train);
+    const bool before = builder.history_mode() == HistoryMode::kBefore;
+    Columns train = builder.transform_train(data, split.train);
+    const auto& v = builder.vocabs();
+    // (user index, movie index) -> the training rows of that user and movie.
+    std::map<std::pair<int64_t, int64_t>, std::vector<int64_t>> train_rows;
+    for (int64_t row : split.train) {
+      train_rows[{v.users.lookup(data.ratings.user[row]), v.movies.lookup(data.ratings.movie[row])}]
+          .push_back(row);
     }
+    int64_t checked = 0;
+    for (int64_t i = 0; i < train.rows; ++i) {
+      const int64_t self = split.train[i];
+      const int64_t t = data.ratings.timestamp[self];
+      std::map<int64_t, int> seen;  // history item -> times it appears
+      for (const int64_t movie : train.history_of(i)) {
+        if (movie == 0) continue;
+        auto it = train_rows.find({train.user[i], movie});
+        ASSERT_NE(it, train_rows.end()) << "history item is not a training rating of the user";
+        // The rows this history item can stand for: earlier ones (before), any but the
+        // example itself (others).
+        const auto usable = std::count_if(it->second.begin(), it->second.end(), [&](int64_t row) {
+          return before ? data.ratings.timestamp[row] < t : row != self;
+        });
+        EXPECT_LE(++seen[movie], usable) << "history item is the example itself or later";
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 10000);
   }
-  EXPECT_GT(checked, 10000);
 }
 
 }  // namespace

@@ -22,10 +22,10 @@ struct SampleData {
     write_sample_movielens(dir.path(), SampleOptions{});
     MovieLens data = load_movielens(dir.path());
     Split split = split_ratings(data.ratings, config.data);
-    FeatureBuilder builder(config.features);
+    FeatureBuilder builder(config.features, config.data.split);
     builder.fit(data, split.train);
     spec = builder.spec(config.data);
-    train = TensorData(builder.transform(data, split.train), "rating", 4.0);
+    train = TensorData(builder.transform_train(data, split.train), "rating", 4.0);
     val = TensorData(builder.transform(data, split.val), "rating", 4.0);
   }
 };

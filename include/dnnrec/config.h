@@ -33,8 +33,14 @@ struct DataConfig {
 
 /// How raw data becomes padded id sequences.
 struct FeaturesConfig {
-  /// Length L of the user history: the last L movies the user rated before this rating, >= 0.
+  /// Length L of the user history, >= 0: the user's latest L training ratings when a rating is
+  /// evaluated or served; for a training example, see `history`.
   int history_len = 20;
+  /// The history of a training example: others (the user's other training ratings, the latest
+  /// L: SVD++'s N(u)) | before (the training ratings before it: sequential training) | auto
+  /// (others for the random split, before for temporal and leave-last). before with the random
+  /// split is refused: held-out ratings lie inside the timeline, which serving never sees.
+  std::string history = "auto";
   /// Length of the genre sequence of a movie, >= 0.
   int genre_len = 10;
   /// Number T of most frequent tags kept per movie, >= 0.
@@ -178,6 +184,8 @@ struct Config {
   std::string to_yaml() const;
   /// The loss actually used ("auto" resolved by task).
   std::string effective_loss() const;
+  /// features.history with auto resolved by data.split: others | before.
+  std::string effective_history() const;
   /// The monitored metric actually used ("auto" resolved by task).
   std::string effective_monitor() const;
   /// The monitor mode actually used ("auto" resolved by metric name): "min" or "max".

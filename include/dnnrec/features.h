@@ -20,6 +20,14 @@ enum class PadSide { kPre, kPost };
 /// Parses "pre" | "post"; throws ConfigError otherwise.
 PadSide parse_pad_side(const std::string& name);
 
+/// The history of a training example (features.history): the user's other training ratings,
+/// or the ones before it. Evaluated and served examples always get the user's latest ones.
+enum class HistoryMode { kOthers, kBefore };
+
+/// Resolves features.history ("auto" by the split) and refuses "before" with the random split;
+/// throws ConfigError.
+HistoryMode resolve_history_mode(const std::string& history, const std::string& split);
+
 /// Keras pad_sequences for one sequence: writes exactly maxlen values into out.
 void pad_sequence(const int64_t* seq, size_t length, int maxlen, PadSide padding,
                   PadSide truncating, int64_t* out, int64_t value = 0);
@@ -123,18 +131,24 @@ struct FeatureTables {
   std::vector<int32_t> history_movies;
   std::vector<int64_t> history_begin;  ///< [users + 1]
 
-  /// Writes the padded history of `user` made of its first `count` training events.
-  void history(int64_t user, int64_t count, int64_t* out) const;
+  /// Writes the padded history of `user` made of its first `count` training events, leaving
+  /// out the event at position `exclude` (-1: none).
+  void history(int64_t user, int64_t count, int64_t exclude, int64_t* out) const;
 };
 
 /// A block of examples as compact columns; features are assembled from `tables`.
 struct Columns {
   int64_t rows = 0;
-  std::vector<int32_t> user;     ///< [rows] vocabulary index
-  std::vector<int32_t> movie;    ///< [rows] vocabulary index
-  std::vector<int32_t> item;     ///< [rows] row of FeatureTables (genres, tags, year)
-  std::vector<int32_t> history;  ///< [rows] the user's training events before the example
-  std::vector<float> rating;     ///< [rows], 0 where unknown (prediction)
+  std::vector<int32_t> user;   ///< [rows] vocabulary index
+  std::vector<int32_t> movie;  ///< [rows] vocabulary index
+  std::vector<int32_t> item;   ///< [rows] row of FeatureTables (genres, tags, year)
+  /// [rows] the history is made of the user's first history[i] training events in time order
+  /// (all of them for evaluated and served examples) ...
+  std::vector<int32_t> history;
+  /// [rows] ... less the one at this position: the example itself under HistoryMode::kOthers;
+  /// -1 for none.
+  std::vector<int32_t> exclude;
+  std::vector<float> rating;  ///< [rows], 0 where unknown (prediction)
   std::shared_ptr<const FeatureTables> tables;
 
   /// The features of example i, padded: genres, tags, history, and the year bucket.
@@ -152,7 +166,8 @@ int64_t year_bucket(int year);
 /// Builds every feature from the training rows only, then encodes any rows or pairs.
 class FeatureBuilder {
  public:
-  explicit FeatureBuilder(const FeaturesConfig& config);
+  /// `split` (data.split) resolves features.history; throws ConfigError for a skewing pair.
+  FeatureBuilder(const FeaturesConfig& config, const std::string& split);
 
   /// Learns vocabularies, tag counts and user histories from the training rows only. Tags
   /// count only when their (user, movie) pair is not held out and they are not newer than
@@ -162,12 +177,17 @@ class FeatureBuilder {
   /// training rows.
   void restore(FeatureVocabs vocabs, const MovieLens& data, const std::vector<int64_t>& train_rows);
 
-  /// Encodes rating rows; the history of a row is the user's training ratings strictly
-  /// earlier than it, the last history_len of them.
+  /// Encodes training rows (rows given to fit()); the history of a row is, by the history
+  /// mode, the user's other training ratings or those strictly earlier than it, the last
+  /// history_len of them.
+  Columns transform_train(const MovieLens& data, const std::vector<int64_t>& rows) const;
+  /// Encodes held-out rows exactly as transform_pairs serves their (user, movie) pairs, with
+  /// their ratings as targets: evaluation scores what predict and recommend return.
   Columns transform(const MovieLens& data, const std::vector<int64_t>& rows) const;
   /// Encodes (raw user, raw movie) pairs; the history is the user's last training ratings.
   Columns transform_pairs(const MovieLens& data, const std::vector<int64_t>& users,
                           const std::vector<int64_t>& movies) const;
+  HistoryMode history_mode() const { return history_mode_; }
 
   FeatureSpec spec(const DataConfig& data_config) const;
   const FeatureVocabs& vocabs() const { return vocabs_; }
@@ -178,9 +198,12 @@ class FeatureBuilder {
   void build_item_tables(const MovieLens& data);
   /// Number of the user's training events strictly earlier than `before`.
   int32_t events_before(int64_t user_index, int64_t before) const;
+  /// Position among the user's training events of training row `row` (timestamp `time`).
+  int32_t position_of(int64_t user_index, int64_t row, int64_t time) const;
   Columns allocate(int64_t rows) const;
 
   FeaturesConfig config_;
+  HistoryMode history_mode_;
   PadSide padding_;
   PadSide truncating_;
   FeatureVocabs vocabs_;
@@ -189,8 +212,10 @@ class FeatureBuilder {
   std::vector<int32_t> item_by_id_;
   /// The FeatureTables row of a raw movie id: 0 when it is not in movies.csv.
   int32_t item_of(const MovieLens& data, int64_t raw_movie) const;
-  /// Timestamps of tables_->history_movies, for finding the events before an example.
+  /// Timestamps and rows of tables_->history_movies, for finding the events before an example
+  /// and a training example's own event.
   std::vector<int64_t> history_times_;
+  std::vector<int64_t> history_rows_;
 };
 
 }  // namespace dnnrec

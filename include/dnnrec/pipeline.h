@@ -71,9 +71,11 @@ struct EvalResult {
 };
 
 /// Evaluates a checkpoint on a split of the data it was trained on (data_dir empty: the
-/// folder stored in the checkpoint).
+/// folder stored in the checkpoint). Each row is scored as run_predict serves its (user,
+/// movie) pair. With `predictions`, also writes userId,movieId,rating,prediction for every row
+/// of the split, in split order; each prediction equals run_predict's for the pair, bit for bit.
 EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
-                        const std::string& split);
+                        const std::string& split, const std::string& predictions = "");
 
 /// The checkpoints `path` stands for: a checkpoint file itself; a run directory's checkpoint
 /// (the one its metrics.json names, else best.pt, else last.pt; each seed's with several
@@ -89,7 +91,8 @@ struct PredictResult {
 };
 
 /// Scores (userId, movieId) pairs from a CSV with that header; writes
-/// userId,movieId,prediction to `output` ("-" = stdout).
+/// userId,movieId,prediction to `output` ("-" = stdout), each prediction with 9 significant
+/// digits (reads back to the same float).
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
                           const std::string& input, const std::string& output);
 
