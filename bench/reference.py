@@ -8,8 +8,9 @@ It does the reference work of the dnnrec benchmark on a MovieLens folder and mea
    (Fisher-Yates driven by splitmix64, seed 42), so both see identical train / val / test rows.
 3. Build the features from the training split only, as dnnrec does: user and movie
    vocabularies (0 = padding, 1 = unknown, known ids from 2 in first-seen order), each movie's
-   genres and its 10 most frequent tags, and the user's history (the last 20 movies the user
-   rated in training strictly before this rating), all padded Keras-style ('pre').
+   genres and its 10 most frequent tags, and the user's history (for a training rating the
+   user's other training ratings, for a held-out one the user's training ratings, the latest
+   20 in both cases), all padded Keras-style ('pre').
 4. Train a DNN: embeddings (dim 32) of user, movie, genres, tags and history (the sequences
    pooled by a masked mean), concatenated, MLP 256-128-64 with ReLU and dropout 0.2, one
    output plus the mean training rating. MSE, Adam (lr 1e-3), batch 256, shuffled each epoch.
@@ -192,20 +193,29 @@ def build_features(ratings, movie_genres, tags, train):
     movie_ids = np.array([movie_vocab.get(m, UNKNOWN) for m in ratings["movie"].tolist()])
     movie_rows = np.array([catalogue[m] for m in ratings["movie"].tolist()])
 
-    # User histories: training events sorted by (user, timestamp, file order); for a rating at
-    # time t, the user's events strictly earlier than t are a slice ending at a bisect point.
+    # User histories: training events sorted by (user, timestamp, file order). A held-out row,
+    # like a served pair, gets its user's latest HISTORY_LEN training events; a training row
+    # its user's other training events, the latest HISTORY_LEN of them (itself left out).
     timestamps = ratings["timestamp"]
     by_user = train[np.lexsort((train, timestamps[train], user_ids[train]))]
-    event_user, event_time = user_ids[by_user], timestamps[by_user]
+    event_user = user_ids[by_user]
     event_movie = movie_ids[by_user]
-    user_start = np.searchsorted(event_user, np.arange(len(user_vocab) + 2), side="left")
-    # Position of the first event of the same user at or after t: a bisect on (user, time).
-    event_key = (event_user << 32) | event_time
-    end = np.searchsorted(event_key, (user_ids << 32) | timestamps, side="left")
-    offsets = np.arange(-HISTORY_LEN, 0)
-    positions = end[:, None] + offsets[None, :]
-    valid = positions >= user_start[user_ids][:, None]  # only this user's earlier events
-    history = np.where(valid, event_movie[np.clip(positions, 0, None)], PAD)
+    bounds = np.searchsorted(event_user, np.arange(len(user_vocab) + 3), side="left")
+    user_start, user_end = bounds[user_ids], bounds[user_ids + 1]
+    latest = user_end[:, None] + np.arange(-HISTORY_LEN, 0)[None, :]
+    history = np.where(latest >= user_start[:, None], event_movie[np.clip(latest, 0, None)], PAD)
+    # Training rows: a window of the latest HISTORY_LEN + 1 events without the row's own event
+    # (or without the oldest when the row's event is not in the window).
+    own = np.full(len(user_ids), -1)
+    own[by_user] = np.arange(len(by_user))
+    window = user_end[train, None] + np.arange(-HISTORY_LEN - 1, 0)[None, :]
+    skip = np.argmax(window == own[train, None], axis=1)
+    skip = np.where((window == own[train, None]).any(axis=1), skip, -1)
+    columns = np.arange(HISTORY_LEN)[None, :]
+    others = np.take_along_axis(window, np.where(columns < skip[:, None], columns, columns + 1),
+                                axis=1)
+    history[train] = np.where(others >= user_start[train, None],
+                              event_movie[np.clip(others, 0, None)], PAD)
 
     def encode(rows):
         """Tensors of the given rating rows: user, movie, genres, tags, history, rating."""
