@@ -64,6 +64,12 @@ TEST(Pipeline, EvaluatePredictionsArePredictsBitForBitForEverySplitAndModel) {
                                    "5",        "--json",  "--log-level",
                                    "warn",     "--set",   "train.checkpoint_every=0"});
     const std::string checkpoint = trained["checkpoint"].get<std::string>();
+    // The checkpoint names the history its training examples got (auto resolved by the split).
+    const json info = run_json({"dnnrec", "info", "--checkpoint", checkpoint, "--json", "-q"});
+    const std::string expected =
+        c.split == "random" ? "history: others\n" : "history: before\n";
+    EXPECT_NE(info["config"].get<std::string>().find(expected), std::string::npos)
+        << info["config"];
     const std::string scored = dir.file("evaluate.csv");
     const json evaluated = run_json({"dnnrec", "evaluate", "--checkpoint", checkpoint,
                                      "--predictions", scored, "--json", "-q"});
