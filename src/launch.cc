@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 
 #include "dnnrec/error.h"
 #include "dnnrec/signals.h"
+#include "process.h"
 
 namespace dnnrec {
 namespace {
@@ -68,24 +68,11 @@ std::string joined(const std::vector<std::string>& words) {
   return line;
 }
 
+// A launcher that dies takes its ranks with it (SIGTERM: they save a checkpoint and stop).
 pid_t start(const std::string& self, const std::vector<std::string>& command) {
   std::vector<std::string> args = {self};
   args.insert(args.end(), command.begin(), command.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec. A launcher that dies takes its
-    // ranks with it (SIGTERM: they save a checkpoint and stop).
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  if (pid < 0) throw Error(std::string("cannot start a rank: ") + std::strerror(errno));
-  return pid;
+  return spawn_child(args, SIGTERM, "a rank");
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "dnnrec/runtime.h"
 #include "dnnrec/split.h"
 #include "dnnrec/trainer.h"
+#include "hash.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
@@ -52,12 +53,12 @@ torch::Device select_device(const std::string& name) {
   throw ConfigError("train.device: unknown device '" + name + "' (cpu | cuda | auto)");
 }
 
-// Count and FNV-1a hash of the ratings: a changed data folder is noticed at evaluation.
+// Count and FNV-1a hash of the ratings: a changed data folder is noticed at evaluation. The
+// seed is not FNV's offset basis (a digit short since the first release); it stays, so the
+// fingerprints in existing checkpoints still match their data.
 std::string fingerprint(const Ratings& r) {
   uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](uint64_t v) {
-    for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xFF)) * 1099511628211ULL;
-  };
+  auto mix = [&h](uint64_t v) { h = fnv1a_u64(v, h); };
   for (size_t i = 0; i < r.size(); ++i) {
     mix(static_cast<uint64_t>(r.user[i]));
     mix(static_cast<uint64_t>(r.movie[i]));

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +22,8 @@
 #include "dnnrec/random.h"
 #include "dnnrec/runtime.h"
 #include "dnnrec/trainer.h"
+#include "hash.h"
+#include "process.h"
 
 namespace dnnrec {
 namespace fs = std::filesystem;
@@ -145,9 +146,6 @@ TrialResult read_trial(const std::string& dir, const Trial& trial, const std::st
 // (PR_SET_PDEATHSIG), so a killed sweep leaves no trial running.
 pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
             const std::string& err_path) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out < 0 || err < 0) {
@@ -155,20 +153,16 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
     if (err >= 0) ::close(err);
     throw Error("cannot create " + out_path + " or " + err_path + ": " + std::strerror(errno));
   }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls between fork and exec.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(1);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+  pid_t pid = -1;
+  try {
+    pid = spawn_child(args, SIGKILL, "a trial", out, err);
+  } catch (...) {
+    ::close(out);
+    ::close(err);
+    throw;
   }
   ::close(out);
   ::close(err);
-  if (pid < 0) throw Error(std::string("cannot start a trial: ") + std::strerror(errno));
   return pid;
 }
 
@@ -353,14 +347,7 @@ std::string trial_id(const Config& config) {
     const std::string value = c.get(f.key);
     if (value != defaults.get(f.key)) text += f.key + "=" + value + "\n";
   }
-  uint64_t h = 14695981039346656037ULL;  // FNV-1a, 64 bits
-  for (unsigned char ch : text) {
-    h ^= ch;
-    h *= 1099511628211ULL;
-  }
-  char buffer[17];
-  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(h));
-  return buffer;
+  return hex64(fnv1a(text.data(), text.size()));
 }
 
 std::vector<Trial> expand_trials(const SweepOptions& options) {

@@ -18,6 +18,7 @@
 #include "dnnrec/metrics.h"
 #include "dnnrec/random.h"
 #include "dnnrec/runtime.h"
+#include "hash.h"
 
 namespace dnnrec {
 namespace {
@@ -551,24 +552,18 @@ std::map<std::string, double> Trainer::evaluate_in_group(const TensorData& data)
 
 void Trainer::compare_weights() {
   // FNV-1a over every parameter's bytes.
-  uint64_t hash = 0xcbf29ce484222325ULL;
+  uint64_t hash = kFnv1aOffset;
   for (const auto& p : model_->parameters()) {
     const torch::Tensor t = p.detach().to(torch::kCPU).contiguous();
-    const auto* bytes = static_cast<const unsigned char*>(t.data_ptr());
-    for (size_t i = 0; i < t.nbytes(); ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
+    hash = fnv1a(t.data_ptr(), t.nbytes(), hash);
   }
-  auto hex = [](uint64_t value) {
-    char buffer[20];
-    std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(value));
-    return std::string(buffer);
-  };
-  rank_digests_ = {hex(hash)};
+  rank_digests_ = {hex64(hash)};
   if (group_ == nullptr) return;
   const torch::Tensor all =
       group_->allgather_cat(torch::tensor({static_cast<int64_t>(hash)}, torch::kLong));
   rank_digests_.clear();
   for (int64_t q = 0; q < all.numel(); ++q) {
-    rank_digests_.push_back(hex(static_cast<uint64_t>(all[q].item<int64_t>())));
+    rank_digests_.push_back(hex64(static_cast<uint64_t>(all[q].item<int64_t>())));
   }
   for (const auto& d : rank_digests_) {
     if (d != rank_digests_.front()) {
