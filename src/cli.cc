@@ -27,7 +27,6 @@
 #include "dnnrec/runtime.h"
 #include "dnnrec/signals.h"
 #include "dnnrec/sweep.h"
-#include "dnnrec/trainer.h"
 
 namespace dnnrec::cli {
 namespace {
@@ -197,7 +196,7 @@ void on_interrupt(int) {
   const int64_t now = ts.tv_sec * int64_t{1'000'000'000} + ts.tv_nsec;
   int64_t first = 0;
   if (first_interrupt_ns.compare_exchange_strong(first, now)) {
-    Trainer::interrupt_flag().store(true);  // first signal: stop after the current batch, save
+    interrupt_requested().store(true);  // first signal: stop after the current batch, save
     static const char kFirst[] =
         "dnnrec: interrupted: finishing the current batch, then saving a checkpoint "
         "(interrupt again to leave at once)\n";
@@ -343,7 +342,7 @@ std::string command_line_of(const std::vector<std::string>& args,
 template <class Body>
 auto with_interrupts(Body&& body) {
   first_interrupt_ns.store(0);
-  Trainer::interrupt_flag().store(false);
+  interrupt_requested().store(false);
   const ScopedInterruptHandler handler(on_interrupt);
   return body();
 }

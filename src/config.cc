@@ -476,11 +476,6 @@ class Problems {
   std::vector<std::string> problems_;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // A YAML scalar that reads back as the same string: plain when unambiguous, else double-quoted.
 std::string yaml_string(const std::string& s) {
   static const std::set<std::string> kReserved = {"true", "false", "yes", "no",   "on",
@@ -677,7 +672,7 @@ std::string Config::effective_monitor() const {
 std::string Config::effective_mode() const {
   if (train.mode != "auto") return train.mode;
   const std::string monitor = effective_monitor();
-  return ends_with(monitor, "auc") || ends_with(monitor, "accuracy") ? "max" : "min";
+  return metric_higher_is_better(monitor) ? "max" : "min";
 }
 
 void Config::validate() const {

@@ -95,28 +95,41 @@ double accuracy(const std::vector<float>& prob, const std::vector<float>& label)
   return static_cast<double>(correct) / prob.size();
 }
 
+const std::vector<MetricInfo>& metric_table() {
+  // clang-format off
+  static const std::vector<MetricInfo> table = {
+      // name       task      fn        higher is better
+      {"rmse",     "rating", rmse,     false},
+      {"mae",      "rating", mae,      false},
+      {"auc",      "binary", auc,      true},
+      {"logloss",  "binary", logloss,  false},
+      {"accuracy", "binary", accuracy, true},
+  };
+  // clang-format on
+  return table;
+}
+
 std::vector<std::string> task_metrics(const std::string& task) {
-  if (task == "rating") return {"rmse", "mae"};
-  if (task == "binary") return {"auc", "logloss", "accuracy"};
-  throw ConfigError("unknown task '" + task + "' (rating | binary)");
+  std::vector<std::string> names;
+  for (const MetricInfo& m : metric_table()) {
+    if (task == m.task) names.push_back(m.name);
+  }
+  if (names.empty()) throw ConfigError("unknown task '" + task + "' (rating | binary)");
+  return names;
 }
 
 std::map<std::string, double> compute_metrics(const std::string& task,
                                               const std::vector<float>& pred,
                                               const std::vector<float>& target) {
-  const std::vector<std::string> names = task_metrics(task);
+  task_metrics(task);  // throws for an unknown task
   if (pred.size() != target.size()) {
     throw Error("evaluation: " + std::to_string(pred.size()) + " predictions but " +
                 std::to_string(target.size()) + " targets");
   }
   if (pred.empty()) throw Error("no examples to evaluate");
   std::map<std::string, double> out;
-  for (const std::string& name : names) {
-    if (name == "rmse") out[name] = rmse(pred, target);
-    if (name == "mae") out[name] = mae(pred, target);
-    if (name == "auc") out[name] = auc(pred, target);
-    if (name == "logloss") out[name] = logloss(pred, target);
-    if (name == "accuracy") out[name] = accuracy(pred, target);
+  for (const MetricInfo& m : metric_table()) {
+    if (task == m.task) out[m.name] = m.fn(pred, target);
   }
   return out;
 }
@@ -127,7 +140,10 @@ bool metric_higher_is_better(const std::string& name) {
   for (const std::string prefix : {"val_", "train_"}) {
     if (base.rfind(prefix, 0) == 0) base = base.substr(prefix.size());
   }
-  return base == "auc" || base == "accuracy";
+  for (const MetricInfo& m : metric_table()) {
+    if (base == m.name) return m.higher_is_better;
+  }
+  return false;  // losses
 }
 
 }  // namespace dnnrec

@@ -21,7 +21,7 @@
 #include "dnnrec/error.h"
 #include "dnnrec/random.h"
 #include "dnnrec/runtime.h"
-#include "dnnrec/trainer.h"
+#include "dnnrec/signals.h"
 #include "hash.h"
 #include "process.h"
 
@@ -494,7 +494,7 @@ SweepResult run_sweep(const SweepOptions& options) {
   bool forwarded = false;
   int finished = 0;
   while (next < todo.size() || !running.empty()) {
-    const bool stopping = Trainer::interrupt_flag().load();
+    const bool stopping = interrupt_requested().load();
     if (stopping && !forwarded) {
       // A SIGTERM to the sweep alone reaches the trials this way; each checkpoints and exits.
       for (const auto& [pid, unused] : running) ::kill(pid, SIGTERM);
@@ -555,7 +555,7 @@ SweepResult run_sweep(const SweepOptions& options) {
                    finished, todo.size(), dir);
     }
   }
-  if (Trainer::interrupt_flag().load()) result.interrupted = true;
+  if (interrupt_requested().load()) result.interrupted = true;
 
   // The leaderboard of every trial of the sweep, run now or before.
   for (const Trial& t : trials) {

@@ -18,6 +18,7 @@
 #include "dnnrec/metrics.h"
 #include "dnnrec/random.h"
 #include "dnnrec/runtime.h"
+#include "dnnrec/signals.h"
 #include "hash.h"
 
 namespace dnnrec {
@@ -35,11 +36,6 @@ std::vector<float> to_vector(const torch::Tensor& t) {
 }
 
 }  // namespace
-
-std::atomic<bool>& Trainer::interrupt_flag() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
 
 Trainer::Trainer(RecModel model, const Config& config, torch::Device device)
     : model_(std::move(model)),
@@ -315,7 +311,9 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
   }
   // In a group, an interrupt counts once every rank knows of it (after the batch's reduce);
   // alone, as soon as it comes.
-  auto interrupt_seen = [&] { return group_ != nullptr ? interrupted_ : interrupt_flag().load(); };
+  auto interrupt_seen = [&] {
+    return group_ != nullptr ? interrupted_ : interrupt_requested().load();
+  };
   const auto fit_start = Clock::now();
   for (auto& cb : callbacks) cb->on_train_begin(*this);
   for (int epoch = first_epoch; epoch <= config_.train.epochs && !state_.stop_requested; ++epoch) {
@@ -392,7 +390,7 @@ void Trainer::fit(const TensorData& train, const TensorData* val,
     epoch_ended_ = true;
     for (auto& cb : callbacks) cb->on_epoch_end(*this);
   }
-  if (group_ == nullptr) interrupted_ = interrupt_flag().load();
+  if (group_ == nullptr) interrupted_ = interrupt_requested().load();
   compare_weights();
   for (auto& cb : callbacks) cb->on_train_end(*this);
 }
@@ -453,7 +451,7 @@ double Trainer::reduce_gradients(double loss) {
   torch::Tensor scalars = torch::zeros({static_cast<int64_t>(2 + count)}, torch::kDouble);
   auto* scalar = scalars.data_ptr<double>();
   scalar[0] = loss;
-  scalar[1] = interrupt_flag().load() ? 1.0 : 0.0;
+  scalar[1] = interrupt_requested().load() ? 1.0 : 0.0;
   std::vector<int64_t> counts;  // per table: entries this rank has
   std::vector<torch::Tensor> index_parts, value_parts;
   std::vector<size_t> tables;
@@ -523,7 +521,7 @@ double Trainer::reduce_gradients(double loss) {
   grads_ = {reduced};
   if (scalar[1] > 0) {
     interrupted_ = true;
-    interrupt_flag().store(true);
+    interrupt_requested().store(true);
   }
   return scalar[0];
 }

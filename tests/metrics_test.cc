@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include "dnnrec/error.h"
 
@@ -113,6 +114,19 @@ TEST(MetricsTest, BadInputThrows) {
     EXPECT_STREQ(e.what(), "no examples to evaluate");
   }
   EXPECT_THROW(auc({NAN, 0.5f}, {1, 0}), Error);
+}
+
+TEST(MetricsTest, TheTableDeclaresEachMetricOnceAndDrivesEveryReport) {
+  std::set<std::string> names;
+  const std::vector<float> pred = {0.2f, 0.9f, 0.4f}, target = {0, 1, 1};
+  for (const MetricInfo& m : metric_table()) {
+    SCOPED_TRACE(m.name);
+    EXPECT_TRUE(names.insert(m.name).second) << "declared twice";
+    const auto report = compute_metrics(m.task, pred, target);
+    EXPECT_EQ(report.at(m.name), m.fn(pred, target));
+    EXPECT_EQ(metric_higher_is_better(std::string("val_") + m.name), m.higher_is_better);
+  }
+  EXPECT_EQ(names.size(), 5u);
 }
 
 TEST(MetricsTest, HigherIsBetter) {

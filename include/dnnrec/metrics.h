@@ -16,6 +16,17 @@ double logloss(const std::vector<float>& prob, const std::vector<float>& label);
 /// Fraction of probabilities on the right side of 0.5.
 double accuracy(const std::vector<float>& prob, const std::vector<float>& label);
 
+/// A metric of a task: every metric is declared once, in metric_table().
+struct MetricInfo {
+  const char* name;  ///< "rmse", ...; val_<name> is its monitor spelling
+  const char* task;  ///< rating | binary
+  double (*fn)(const std::vector<float>& pred, const std::vector<float>& target);
+  bool higher_is_better;
+};
+
+/// Every metric, in the order reports list them.
+const std::vector<MetricInfo>& metric_table();
+
 /// Metric names of a task: rating -> rmse, mae; binary -> auc, logloss, accuracy.
 std::vector<std::string> task_metrics(const std::string& task);
 
@@ -24,7 +35,7 @@ std::map<std::string, double> compute_metrics(const std::string& task,
                                               const std::vector<float>& pred,
                                               const std::vector<float>& target);
 
-/// True when larger is better (auc, accuracy).
+/// True when larger is better (auc, accuracy); accepts the monitor spelling (val_auc).
 bool metric_higher_is_better(const std::string& name);
 
 }  // namespace dnnrec

@@ -1,9 +1,18 @@
-// SIGINT and SIGTERM routed to one handler for a scope, the previous handlers put back after.
+// SIGINT and SIGTERM routed to one handler for a scope, the previous handlers put back after,
+// and the process-wide "stop at the next safe point" flag the CLI's handler sets.
 #pragma once
 
+#include <atomic>
 #include <csignal>
 
 namespace dnnrec {
+
+/// Set by the CLI's SIGINT / SIGTERM handler (async-signal-safe: a lock-free atomic). Training
+/// checkpoints and stops after the current batch; a sweep stops starting trials.
+inline std::atomic<bool>& interrupt_requested() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
 
 class ScopedInterruptHandler {
  public:

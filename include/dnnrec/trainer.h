@@ -124,9 +124,6 @@ class Trainer {
   /// Makes the next fit start where resume_state() was taken.
   void resume(const std::string& state);
 
-  /// Set by the SIGINT / SIGTERM handler; fit stops after the current batch when it is set.
-  static std::atomic<bool>& interrupt_flag();
-
   /// Trains data-parallel with the other ranks of `group` (nullptr: alone). Every rank runs
   /// fit on the same data: rank 0's weights, optimizer state, generator and resume state are
   /// broadcast first; each rank then computes its share of every batch (the batch's rows
