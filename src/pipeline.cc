@@ -579,7 +579,8 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
   result.checkpoint = checkpoint;
   result.split = split_name;
   result.examples = data.size();
-  result.metrics = r.trainer->evaluate(data);
+  std::vector<float> scores;
+  result.metrics = r.trainer->evaluate(data, predictions.empty() ? nullptr : &scores);
   if (!predictions.empty()) {
     const Ratings& ratings = r.data.ratings;
     std::vector<int64_t> users, movies;
@@ -589,8 +590,7 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
       movies.push_back(ratings.movie[row]);
       stars.push_back(ratings.rating[row]);
     }
-    atomic_write_file(predictions,
-                      predictions_csv(users, movies, &stars, r.trainer->predict(data)));
+    atomic_write_file(predictions, predictions_csv(users, movies, &stars, scores));
     spdlog::info("{} predictions of the {} split written to {}", rows->size(), split_name,
                  predictions);
   }
@@ -740,8 +740,9 @@ std::vector<Recommendation> run_recommend(const std::string& checkpoint,
   TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
                   c.train.like_threshold, r.trainer->device());
   // Rank by the raw output: clipping would tie every score above the top of the scale.
-  torch::Tensor raw = r.trainer->predict_raw(data).to(torch::kCPU).contiguous();
-  std::vector<float> shown = r.trainer->predict(data);
+  const torch::Tensor output = r.trainer->predict_raw(data);
+  const std::vector<float> shown = r.trainer->to_predictions(output);
+  const torch::Tensor raw = output.to(torch::kCPU).contiguous();
   std::vector<size_t> order(movies.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   const float* score = raw.data_ptr<float>();

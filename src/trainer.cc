@@ -521,22 +521,29 @@ torch::Tensor Trainer::predict_raw(const TensorData& data) {
   return predict_range(data, 0, data.size());
 }
 
+std::vector<float> Trainer::to_predictions(const torch::Tensor& raw) const {
+  return to_vector(postprocess(raw));
+}
+
 std::vector<float> Trainer::predict(const TensorData& data) {
-  return to_vector(postprocess(predict_raw(data)));
+  return to_predictions(predict_raw(data));
 }
 
-std::map<std::string, double> Trainer::evaluate(const TensorData& data) {
-  return metrics_of(predict_raw(data), data);
+std::map<std::string, double> Trainer::evaluate(const TensorData& data,
+                                                std::vector<float>* predictions) {
+  return metrics_of(predict_raw(data), data, predictions);
 }
 
-std::map<std::string, double> Trainer::metrics_of(const torch::Tensor& raw,
-                                                  const TensorData& data) {
+std::map<std::string, double> Trainer::metrics_of(const torch::Tensor& raw, const TensorData& data,
+                                                  std::vector<float>* predictions) {
   std::vector<float> target = data.targets();
-  auto metrics = compute_metrics(config_.train.task, to_vector(postprocess(raw)), target);
+  std::vector<float> shown = to_predictions(raw);
+  auto metrics = compute_metrics(config_.train.task, shown, target);
   {
     torch::NoGradGuard no_grad;
     metrics["loss"] = loss(raw, torch::tensor(target).to(raw.device())).item<double>();
   }
+  if (predictions != nullptr) *predictions = std::move(shown);
   return metrics;
 }
 

@@ -67,12 +67,16 @@ class Trainer {
   /// after each epoch when it is non-empty. Throws DivergedError on a non-finite loss.
   void fit(const TensorData& train, const TensorData* val,
            const std::vector<CallbackPtr>& callbacks);
-  /// Metrics of the task on `data` (eval mode, no grad), plus "loss".
-  std::map<std::string, double> evaluate(const TensorData& data);
+  /// Metrics of the task on `data` (eval mode, no grad), plus "loss". With `predictions`, also
+  /// the per-example predictions the metrics were computed from: what predict(data) returns.
+  std::map<std::string, double> evaluate(const TensorData& data,
+                                         std::vector<float>* predictions = nullptr);
   /// Predictions: ratings clipped to the rating range, or probabilities of "liked".
   std::vector<float> predict(const TensorData& data);
   /// Raw model outputs (unclipped ratings or logits) in eval mode.
   torch::Tensor predict_raw(const TensorData& data);
+  /// The predictions of raw outputs: predict(data) is to_predictions(predict_raw(data)).
+  std::vector<float> to_predictions(const torch::Tensor& raw) const;
 
   /// Number of slices a training batch of `size` examples is split into: up to
   /// train.threads, at least 32 examples each, 1 with batch norm or off the CPU.
@@ -135,7 +139,8 @@ class Trainer {
   void synchronize_start();
   /// evaluate() with each rank predicting its share of data.
   std::map<std::string, double> evaluate_in_group(const TensorData& data);
-  std::map<std::string, double> metrics_of(const torch::Tensor& raw, const TensorData& data);
+  std::map<std::string, double> metrics_of(const torch::Tensor& raw, const TensorData& data,
+                                           std::vector<float>* predictions = nullptr);
   torch::Tensor predict_range(const TensorData& data, int64_t begin, int64_t end);
   /// Checks that every rank ends with the same weights; fills rank_digests_.
   void compare_weights();
