@@ -659,9 +659,31 @@ std::string Config::effective_loss() const {
   return train.task == "binary" ? "bce" : "mse";
 }
 
+namespace {
+
+// Why a features.history value skews with this split, or "".
+std::string history_problem(const std::string& history, const std::string& split) {
+  if (history != "before" || split != "random") return "";
+  return "'before' needs a temporal or leave-last split: with the random split a held-out "
+         "rating lies inside its user's timeline, so training on the ratings just before each "
+         "example teaches context that no evaluated or served rating has (use others or auto)";
+}
+
+}  // namespace
+
+std::string resolve_history(const std::string& history, const std::string& split) {
+  if (history != "auto" && history != "others" && history != "before") {
+    throw ConfigError("features.history must be one of auto | others | before, got '" + history +
+                      "'");
+  }
+  const std::string problem = history_problem(history, split);
+  if (!problem.empty()) throw ConfigError("features.history: " + problem);
+  if (history != "auto") return history;
+  return split == "random" ? "others" : "before";
+}
+
 std::string Config::effective_history() const {
-  if (features.history != "auto") return features.history;
-  return data.split == "random" ? "others" : "before";
+  return resolve_history(features.history, data.split);
 }
 
 std::string Config::effective_monitor() const {
@@ -694,12 +716,8 @@ void Config::validate() const {
   // features
   p.at_least("features.history_len", features.history_len, 0);
   p.choice("features.history", features.history, {"auto", "others", "before"});
-  if (features.history == "before" && data.split == "random") {
-    p.add("features.history",
-          "'before' needs a temporal or leave-last split: with the random split a held-out "
-          "rating lies inside its user's timeline, so training on the ratings just before each "
-          "example teaches context that no evaluated or served rating has (use others or auto)");
-  }
+  const std::string history_skew = history_problem(features.history, data.split);
+  if (!history_skew.empty()) p.add("features.history", history_skew);
   p.at_least("features.genre_len", features.genre_len, 0);
   p.at_least("features.tag_len", features.tag_len, 0);
   p.choice("features.padding", features.padding, {"pre", "post"});

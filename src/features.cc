@@ -22,20 +22,7 @@ PadSide parse_pad_side(const std::string& name) {
 }
 
 HistoryMode resolve_history_mode(const std::string& history, const std::string& split) {
-  if (history == "others") return HistoryMode::kOthers;
-  if (history == "before") {
-    if (split == "random") {
-      throw ConfigError(
-          "features.history: 'before' needs a temporal or leave-last split: with the random "
-          "split a held-out rating lies inside its user's timeline, so training on the ratings "
-          "just before each example teaches context that no evaluated or served rating has "
-          "(use others or auto)");
-    }
-    return HistoryMode::kBefore;
-  }
-  if (history == "auto") return split == "random" ? HistoryMode::kOthers : HistoryMode::kBefore;
-  throw ConfigError("features.history must be one of auto | others | before, got '" + history +
-                    "'");
+  return resolve_history(history, split) == "others" ? HistoryMode::kOthers : HistoryMode::kBefore;
 }
 
 void pad_sequence(const int64_t* seq, size_t length, int maxlen, PadSide padding,

@@ -184,7 +184,7 @@ struct Config {
   std::string to_yaml() const;
   /// The loss actually used ("auto" resolved by task).
   std::string effective_loss() const;
-  /// features.history with auto resolved by data.split: others | before.
+  /// features.history with auto resolved by data.split: others | before (resolve_history).
   std::string effective_history() const;
   /// The monitored metric actually used ("auto" resolved by task).
   std::string effective_monitor() const;
@@ -209,5 +209,10 @@ std::string resolve_config_key(const std::string& key);
 
 /// The candidate closest to `word` by edit distance, or "" when nothing is close.
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates);
+
+/// A features.history value with "auto" resolved by the split (data.split): "others" for the
+/// random split, "before" for temporal and leave-last. Throws ConfigError for an unknown value
+/// and for "before" with the random split (held-out ratings lie inside the timeline).
+std::string resolve_history(const std::string& history, const std::string& split);
 
 }  // namespace dnnrec
