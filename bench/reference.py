@@ -209,8 +209,8 @@ def build_features(ratings, movie_genres, tags, train):
     own = np.full(len(user_ids), -1)
     own[by_user] = np.arange(len(by_user))
     window = user_end[train, None] + np.arange(-HISTORY_LEN - 1, 0)[None, :]
-    skip = np.argmax(window == own[train, None], axis=1)
-    skip = np.where((window == own[train, None]).any(axis=1), skip, -1)
+    is_own = window == own[train, None]
+    skip = np.where(is_own.any(axis=1), np.argmax(is_own, axis=1), -1)
     columns = np.arange(HISTORY_LEN)[None, :]
     others = np.take_along_axis(window, np.where(columns < skip[:, None], columns, columns + 1),
                                 axis=1)

@@ -19,20 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::vector<std::vector<std::string>> read_csv(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::stringstream fields(line);
-    std::string cell;
-    while (std::getline(fields, cell, ',')) cells.push_back(cell);
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 json run_json(const std::vector<std::string>& args) {
   std::ostringstream out;
   const int code = cli::run(args, out);
@@ -66,8 +52,7 @@ TEST(Pipeline, EvaluatePredictionsArePredictsBitForBitForEverySplitAndModel) {
     const std::string checkpoint = trained["checkpoint"].get<std::string>();
     // The checkpoint names the history its training examples got (auto resolved by the split).
     const json info = run_json({"dnnrec", "info", "--checkpoint", checkpoint, "--json", "-q"});
-    const std::string expected =
-        c.split == "random" ? "history: others\n" : "history: before\n";
+    const std::string expected = c.split == "random" ? "history: others\n" : "history: before\n";
     EXPECT_NE(info["config"].get<std::string>().find(expected), std::string::npos)
         << info["config"];
     const std::string scored = dir.file("evaluate.csv");
@@ -76,7 +61,7 @@ TEST(Pipeline, EvaluatePredictionsArePredictsBitForBitForEverySplitAndModel) {
     // The run's reported test metrics are evaluate's, exactly.
     EXPECT_EQ(evaluated["test"], trained["test"]);
 
-    const auto rows = read_csv(scored);
+    const auto rows = testing::read_csv(scored);
     ASSERT_GT(rows.size(), 10u);
     ASSERT_EQ(rows.front(),
               (std::vector<std::string>{"userId", "movieId", "rating", "prediction"}));
@@ -89,7 +74,7 @@ TEST(Pipeline, EvaluatePredictionsArePredictsBitForBitForEverySplitAndModel) {
                         dir.file("pairs.csv"), "--output", dir.file("predict.csv"), "-q"},
                        ignored),
               0);
-    const auto served = read_csv(dir.file("predict.csv"));
+    const auto served = testing::read_csv(dir.file("predict.csv"));
     ASSERT_EQ(served.size(), rows.size());
     double squared = 0.0;
     for (size_t i = 1; i < rows.size(); ++i) {
