@@ -42,7 +42,7 @@ sanitize: deps data
 	  ctest --output-on-failure -j $(JOBS)
 
 format:
-	clang-format -i src/*.cc src/*.h include/dnnrec/*.h tests/*.cc tests/*.h
+	clang-format -i src/*.cc src/*/*.cc src/*/*.h src/*.h include/dnnrec/*.h tests/*.cc tests/*/*.cc tests/*.h fuzz/*.cc
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD)

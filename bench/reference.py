@@ -98,7 +98,7 @@ def load_movielens(folder):
 
 
 class SplitMix64:
-    """splitmix64, exactly as dnnrec's (include/dnnrec/random.h)."""
+    """splitmix64, exactly as dnnrec's (src/base/random.h)."""
 
     def __init__(self, seed):
         self.state = seed & MASK64

@@ -14,11 +14,11 @@
 #include <string_view>
 #include <vector>
 
+#include "data/features.h"
+#include "data/load.h"
+#include "data/split.h"
 #include "dnnrec/config.h"
 #include "dnnrec/error.h"
-#include "dnnrec/features.h"
-#include "dnnrec/movielens.h"
-#include "dnnrec/split.h"
 
 namespace {
 

@@ -11,14 +11,15 @@ out=${DNNREC_FUZZ_DIR:-$root/build-fuzz}
 cxx=${CLANGXX:-clang++}
 mkdir -p "$out/corpus"
 out=$(cd "$out" && pwd)
-sources=(fuzz/fuzz_load.cc src/movielens.cc src/data_cache.cc src/features.cc src/split.cc
-         src/config.cc src/metrics.cc)
+sources=(fuzz/fuzz_load.cc src/data/csv_reader.cc src/data/movielens.cc src/data/load.cc
+         src/data/data_cache.cc src/data/features.cc src/data/split.cc src/base/config.cc
+         src/base/config_value.cc src/train/metrics.cc)
 binary=$out/fuzz_load
-newest=$(cd "$root" && ls -t "${sources[@]}" include/dnnrec/*.h | head -1)
+newest=$(cd "$root" && ls -t "${sources[@]}" include/dnnrec/*.h src/*/*.h | head -1)
 if [[ ! -x $binary || $root/$newest -nt $binary ]]; then
   echo "fuzz.sh: building $binary" >&2
   (cd "$root" && "$cxx" -std=c++17 -O1 -g -fno-omit-frame-pointer \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude -Isrc \
     "${sources[@]}" -lyaml-cpp -lspdlog -lfmt -pthread -o "$binary")
 fi
 if [[ -z $(ls -A "$out/corpus") ]]; then

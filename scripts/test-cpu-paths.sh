@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the tests labelled "kernels" (the suites whose numbers come from the CPU's kernels) once
 # under each ATEN_CPU_CAPABILITY this CPU supports: libtorch then takes its generic, AVX2 or
-# AVX-512 kernels, and dnnrec's own kernels (src/simd.cc) their generic path under "default".
+# AVX-512 kernels, and dnnrec's own kernels (src/base/simd.cc) their generic path under "default".
 # `make test` has already run them under the capability libtorch picks by itself.
 #   scripts/test-cpu-paths.sh [BUILD_DIR]     (default: build)
 # It never sets OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE: some machines set them on purpose.

@@ -2,7 +2,7 @@
 #include <cstdio>
 #include <exception>
 
-#include "dnnrec/cli.h"
+#include "cli/cli.h"
 #include "dnnrec/error.h"
 
 int main(int argc, char** argv) {

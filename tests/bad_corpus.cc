@@ -10,7 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "dnnrec/movielens.h"
+#include "data/sample.h"
 
 namespace fs = std::filesystem;
 

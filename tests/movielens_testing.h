@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "dnnrec/movielens.h"
+#include "data/movielens.h"
 
 namespace dnnrec::testing {
 

@@ -2,11 +2,12 @@
 // that train models.
 #pragma once
 
-#include "dnnrec/batch.h"
+#include "data/batch.h"
+#include "data/features.h"
+#include "data/load.h"
+#include "data/sample.h"
+#include "data/split.h"
 #include "dnnrec/config.h"
-#include "dnnrec/features.h"
-#include "dnnrec/movielens.h"
-#include "dnnrec/split.h"
 #include "test_util.h"
 
 namespace dnnrec::testing {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "dnnrec/simd.h"
+#include "base/simd.h"
 
 namespace dnnrec::testing {
 

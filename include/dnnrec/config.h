@@ -1,4 +1,4 @@
-// The one configuration struct, its field table (name, help, range, flag) and YAML I/O.
+// The one configuration struct, declared key by key (help, check, flag, default), and YAML I/O.
 // Precedence: built-in defaults < YAML file (--config) < command-line flags < --set key=value.
 #pragma once
 
@@ -8,159 +8,199 @@
 
 namespace dnnrec {
 
+// clang-format off
+// Every option, declared once: X(section, type, name, default, CLI flag ("" = --set and YAML
+// only), check, help). The structs below, the field table (config_fields: --set, YAML, flags,
+// --help, `dnnrec config --markdown`, the README table) and validate() are all made from these
+// rows. A check is one of check::none(), at_least(x), greater(x), unit() ([0, 1)), open_unit()
+// ((0, 1)), finite(), one_of("a|b", alias "from=to"), non_empty(), layer_sizes() (config.cc);
+// rules that tie several keys together live beside validate() in config.cc.
+/// Where the data is and how it is split.
+#define DNNREC_DATA_KEYS(X) \
+  X(data, std::string, dir, "data/ml-latest-small", "data", none(), \
+    "Folder in MovieLens layout (ratings.csv, movies.csv, tags.csv, links.csv).") \
+  X(data, std::string, split, "random", "split", one_of("random|temporal|leave-last"), \
+    "Split method: random | temporal | leave-last.") \
+  X(data, double, val_ratio, 0.1, "", unit(), \
+    "Fraction of ratings for validation (random, temporal), in [0, 1).") \
+  X(data, double, test_ratio, 0.1, "", unit(), \
+    "Fraction of ratings for test (random, temporal), in [0, 1).") \
+  X(data, int64_t, split_seed, 42, "", none(), \
+    "Seed of the random split; separate from train.seed so seeds vary the model, not the " \
+    "test set.") \
+  X(data, std::string, on_bad_row, "fail", "on-bad-row", one_of("fail|skip"), \
+    "What a malformed CSV row does: fail (stop with file:line, exit 2) | skip (count and " \
+    "report).") \
+  X(data, double, min_rating, 0.5, "", none(), \
+    "Lowest valid rating; predictions are clipped to [min_rating, max_rating].") \
+  X(data, double, max_rating, 5.0, "", none(), \
+    "Highest valid rating.") \
+  X(data, bool, cache, true, "", none(), \
+    "Keep a binary copy of the parsed CSVs in <dir>/.dnnrec-cache/ (rewritten whenever a " \
+    "CSV changes), so later runs skip parsing.")
+
+/// How raw data becomes padded id sequences.
+#define DNNREC_FEATURES_KEYS(X) \
+  X(features, int, history_len, 20, "seq-len", at_least(0), \
+    "Length L of the user history, >= 0: the user's latest L training ratings when a rating" \
+    " is evaluated or served; for a training example, see history.") \
+  X(features, std::string, history, "auto", "history", one_of("auto|others|before"), \
+    "The history of a training example: others (the user's other training ratings, the " \
+    "latest L: SVD++'s N(u)) | before (the training ratings before it: sequential training)" \
+    " | auto (others for the random split, before for temporal and leave-last). before with" \
+    " the random split is refused: held-out ratings lie inside the timeline, which serving " \
+    "never sees.") \
+  X(features, int, genre_len, 10, "", at_least(0), \
+    "Length of the genre sequence of a movie, >= 0.") \
+  X(features, int, tag_len, 10, "", at_least(0), \
+    "Number T of most frequent tags kept per movie, >= 0.") \
+  X(features, std::string, padding, "pre", "", one_of("pre|post"), \
+    "Keras pad_sequences padding: pre | post.") \
+  X(features, std::string, truncating, "pre", "", one_of("pre|post"), \
+    "Keras pad_sequences truncating: pre | post.") \
+  X(features, bool, use_year, true, "", none(), \
+    "Use the release year parsed from the title.")
+
+/// Which model and its shape.
+#define DNNREC_MODEL_KEYS(X) \
+  X(model, std::string, name, "dnn", "model", none(), \
+    "Model name from the registry (dnnrec config --models lists them).") \
+  X(model, int, embedding_dim, 32, "embedding-dim", at_least(1), \
+    "Embedding size of every id feature, >= 1.") \
+  X(model, std::vector<int64_t>, hidden, (std::vector<int64_t>{256, 128, 64}), "hidden", \
+    layer_sizes(), \
+    "Hidden layer sizes of the MLP tower, e.g. 256,128,64.") \
+  X(model, std::string, activation, "relu", "", one_of("relu|gelu|tanh|sigmoid|leaky_relu"), \
+    "Tower activation: relu | gelu | tanh | sigmoid | leaky_relu.") \
+  X(model, double, dropout, 0.2, "dropout", unit(), \
+    "Dropout after each hidden layer, in [0, 1).") \
+  X(model, bool, batch_norm, false, "", none(), \
+    "Batch normalisation after each hidden linear layer.") \
+  X(model, bool, bias_terms, true, "", none(), \
+    "Add user and movie bias terms to the output (dnn, wide-deep, deepfm).") \
+  X(model, bool, implicit, false, "", none(), \
+    "dnn: add an SVD++-like implicit term, the movie factor times the mean of the user's " \
+    "history factors (training history only).")
+
+/// compile + fit settings and callbacks.
+#define DNNREC_TRAIN_KEYS(X) \
+  X(train, std::string, task, "rating", "task", one_of("rating|binary"), \
+    "rating (regression on the rating) | binary (liked = rating >= like_threshold).") \
+  X(train, double, like_threshold, 4.0, "", finite(), \
+    "Threshold of the binary task's \"liked\" target.") \
+  X(train, int, epochs, 5, "epochs", at_least(1), \
+    "Number of epochs, >= 1.") \
+  X(train, int, batch_size, 256, "batch-size", at_least(1), \
+    "Mini-batch size, >= 1.") \
+  X(train, int, eval_batch_size, 8192, "", at_least(1), \
+    "Batch size for evaluation and prediction, >= 1.") \
+  X(train, double, lr, 1e-3, "lr", greater(0), \
+    "Learning rate, > 0.") \
+  X(train, std::string, optimizer, "adam", "optimizer", one_of("adam|adamw|sgd|adagrad|rmsprop"), \
+    "Optimizer: adam | adamw | sgd | adagrad | rmsprop.") \
+  X(train, double, weight_decay, 0.0, "", at_least(0), \
+    "L2 weight decay of the dense (non-embedding) weights (decoupled for adamw), >= 0.") \
+  X(train, double, embedding_l2, 0.0, "", at_least(0), \
+    "L2 penalty on the embedding rows each batch touches (per example), >= 0; embedding " \
+    "tables are never decayed densely.") \
+  X(train, std::string, lr_schedule, "none", "", one_of("none|step|cosine|plateau"), \
+    "Learning-rate schedule: none | step | cosine | plateau.") \
+  X(train, int, lr_step_epochs, 5, "", at_least(1), \
+    "step: multiply the rate by lr_gamma every lr_step_epochs epochs, >= 1.") \
+  X(train, double, lr_gamma, 0.5, "", open_unit(), \
+    "Factor of step and plateau decays, in (0, 1).") \
+  X(train, int, lr_patience, 1, "", at_least(1), \
+    "plateau: decay after this many epochs without improvement of the monitored metric, >= " \
+    "1.") \
+  X(train, double, min_lr, 0.0, "", at_least(0), \
+    "Floor of every schedule (cosine ends here), >= 0.") \
+  X(train, double, warmup_epochs, 0.0, "", at_least(0), \
+    "Linear warm-up of the rate over the first N epochs (fractions allowed), >= 0.") \
+  X(train, double, clip_norm, 0.0, "", at_least(0), \
+    "Clip the global gradient norm to this value; 0 = off.") \
+  X(train, bool, lazy_embeddings, true, "", none(), \
+    "Row-wise (lazy) optimizer updates of embedding tables: a step changes only the rows " \
+    "its batch touched; false = dense updates of every row (slower).") \
+  X(train, int, seeds, 1, "seeds", at_least(1), \
+    "Train this many seeds (seed, seed+1, ...) and report mean +- std of every metric, >= " \
+    "1.") \
+  X(train, double, momentum, 0.9, "", unit(), \
+    "Momentum of sgd and rmsprop, in [0, 1).") \
+  X(train, std::string, loss, "auto", "loss", one_of("auto|mse|huber|bce"), \
+    "Loss: auto (mse for rating, bce for binary) | mse | huber | bce.") \
+  X(train, double, huber_delta, 1.0, "", greater(0), \
+    "Delta of the huber loss, > 0.") \
+  X(train, bool, shuffle, true, "", none(), \
+    "Shuffle the training data every epoch.") \
+  X(train, int64_t, seed, 42, "seed", none(), \
+    "Seed of torch, the shuffler and every other random source of training.") \
+  X(train, int, threads, 0, "threads", at_least(0), \
+    "Threads; 0 = all cores. Training runs slices of each batch in parallel.") \
+  X(train, std::string, device, "cpu", "device", one_of("cpu|cuda|auto", /*alias=*/"gpu=cuda"), \
+    "Device: cpu | cuda | auto (cuda when available).") \
+  X(train, int, checkpoint_every, 1, "checkpoint-every", at_least(0), \
+    "Write a periodic checkpoint every N epochs into checkpoints/; 0 = never.") \
+  X(train, int, checkpoint_every_steps, 0, "checkpoint-every-steps", at_least(0), \
+    "Also write last.pt every N optimizer steps within an epoch, a point --resume continues" \
+    " from exactly; 0 = only at epoch ends.") \
+  X(train, std::string, checkpoint_name, "epoch{epoch:04d}-{monitor:.4f}.pt", "", non_empty(), \
+    "File name template of periodic checkpoints; placeholders {epoch:04d}, {val_rmse:.4f}, " \
+    "{monitor:.4f} (the monitored metric), {step}, ...") \
+  X(train, bool, save_best, true, "save-best", none(), \
+    "Keep best.pt: the checkpoint with the best monitored metric.") \
+  X(train, std::string, monitor, "auto", "monitor", none(), \
+    "Metric watched by save_best and early stopping: auto (val_rmse for rating, val_auc for" \
+    " binary) | val_<metric> | train_loss.") \
+  X(train, std::string, mode, "auto", "", one_of("auto|min|max"), \
+    "auto (max for auc and accuracy, min otherwise) | min | max.") \
+  X(train, bool, save_weights_only, false, "", none(), \
+    "Checkpoints hold weights only (no optimizer state).") \
+  X(train, int, patience, 0, "patience", at_least(0), \
+    "Early stopping patience in epochs; 0 = off.") \
+  X(train, double, min_delta, 0.0, "", at_least(0), \
+    "Smallest change of the monitored metric that counts as an improvement, >= 0.") \
+  X(train, bool, restore_best, true, "", none(), \
+    "At the end of training, restore the weights of the best epoch (when best is tracked).")
+
+/// Where results go.
+#define DNNREC_OUTPUT_KEYS(X) \
+  X(output, std::string, dir, "", "out", none(), \
+    "Run directory; empty = runs/<timestamp>.") \
+  X(output, bool, plots, true, "plots", none(), \
+    "Draw learning curves (PNG) into the run directory with scripts/plot.py when " \
+    "python3-matplotlib is installed.")
+
+// clang-format on
+
+#define DNNREC_CONFIG_MEMBER(section, type, name, default_value, flag, check, help) \
+  type name = default_value;
+
 /// Where the data is and how it is split.
 struct DataConfig {
-  /// Folder in MovieLens layout (ratings.csv, movies.csv, tags.csv, links.csv).
-  std::string dir = "data/ml-latest-small";
-  /// Split method: random | temporal | leave-last.
-  std::string split = "random";
-  /// Fraction of ratings for validation (random, temporal), in [0, 1).
-  double val_ratio = 0.1;
-  /// Fraction of ratings for test (random, temporal), in [0, 1).
-  double test_ratio = 0.1;
-  /// Seed of the random split; separate from train.seed so seeds vary the model, not the test set.
-  int64_t split_seed = 42;
-  /// What a malformed CSV row does: fail (stop with file:line, exit 2) | skip (count and report).
-  std::string on_bad_row = "fail";
-  /// Lowest valid rating; predictions are clipped to [min_rating, max_rating].
-  double min_rating = 0.5;
-  /// Highest valid rating.
-  double max_rating = 5.0;
-  /// Keep a binary copy of the parsed CSVs in <dir>/.dnnrec-cache/ (rewritten whenever a CSV
-  /// changes), so later runs skip parsing.
-  bool cache = true;
+  DNNREC_DATA_KEYS(DNNREC_CONFIG_MEMBER)
 };
 
 /// How raw data becomes padded id sequences.
 struct FeaturesConfig {
-  /// Length L of the user history, >= 0: the user's latest L training ratings when a rating is
-  /// evaluated or served; for a training example, see `history`.
-  int history_len = 20;
-  /// The history of a training example: others (the user's other training ratings, the latest
-  /// L: SVD++'s N(u)) | before (the training ratings before it: sequential training) | auto
-  /// (others for the random split, before for temporal and leave-last). before with the random
-  /// split is refused: held-out ratings lie inside the timeline, which serving never sees.
-  std::string history = "auto";
-  /// Length of the genre sequence of a movie, >= 0.
-  int genre_len = 10;
-  /// Number T of most frequent tags kept per movie, >= 0.
-  int tag_len = 10;
-  /// Keras pad_sequences padding: pre | post.
-  std::string padding = "pre";
-  /// Keras pad_sequences truncating: pre | post.
-  std::string truncating = "pre";
-  /// Use the release year parsed from the title.
-  bool use_year = true;
+  DNNREC_FEATURES_KEYS(DNNREC_CONFIG_MEMBER)
 };
 
 /// Which model and its shape.
 struct ModelConfig {
-  /// Model name from the registry (dnnrec config --models lists them).
-  std::string name = "dnn";
-  /// Embedding size of every id feature, >= 1.
-  int embedding_dim = 32;
-  /// Hidden layer sizes of the MLP tower, e.g. 256,128,64.
-  std::vector<int64_t> hidden = {256, 128, 64};
-  /// Tower activation: relu | gelu | tanh | sigmoid | leaky_relu.
-  std::string activation = "relu";
-  /// Dropout after each hidden layer, in [0, 1).
-  double dropout = 0.2;
-  /// Batch normalisation after each hidden linear layer.
-  bool batch_norm = false;
-  /// Add user and movie bias terms to the output (dnn, wide-deep, deepfm).
-  bool bias_terms = true;
-  /// dnn: add an SVD++-like implicit term, the movie factor times the mean of the user's
-  /// history factors (training history only).
-  bool implicit = false;
+  DNNREC_MODEL_KEYS(DNNREC_CONFIG_MEMBER)
 };
 
 /// compile + fit settings and callbacks.
 struct TrainConfig {
-  /// rating (regression on the rating) | binary (liked = rating >= like_threshold).
-  std::string task = "rating";
-  /// Threshold of the binary task's "liked" target.
-  double like_threshold = 4.0;
-  /// Number of epochs, >= 1.
-  int epochs = 5;
-  /// Mini-batch size, >= 1.
-  int batch_size = 256;
-  /// Batch size for evaluation and prediction, >= 1.
-  int eval_batch_size = 8192;
-  /// Learning rate, > 0.
-  double lr = 1e-3;
-  /// Optimizer: adam | adamw | sgd | adagrad | rmsprop.
-  std::string optimizer = "adam";
-  /// L2 weight decay of the dense (non-embedding) weights (decoupled for adamw), >= 0.
-  double weight_decay = 0.0;
-  /// L2 penalty on the embedding rows each batch touches (per example), >= 0; embedding tables
-  /// are never decayed densely.
-  double embedding_l2 = 0.0;
-  /// Learning-rate schedule: none | step | cosine | plateau.
-  std::string lr_schedule = "none";
-  /// step: multiply the rate by lr_gamma every lr_step_epochs epochs, >= 1.
-  int lr_step_epochs = 5;
-  /// Factor of step and plateau decays, in (0, 1).
-  double lr_gamma = 0.5;
-  /// plateau: decay after this many epochs without improvement of the monitored metric, >= 1.
-  int lr_patience = 1;
-  /// Floor of every schedule (cosine ends here), >= 0.
-  double min_lr = 0.0;
-  /// Linear warm-up of the rate over the first N epochs (fractions allowed), >= 0.
-  double warmup_epochs = 0.0;
-  /// Clip the global gradient norm to this value; 0 = off.
-  double clip_norm = 0.0;
-  /// Row-wise (lazy) updates of embedding tables: a step changes only the rows its batch
-  /// touched. false: torch's dense update of every row at every step (slower: it costs the
-  /// size of the tables).
-  bool lazy_embeddings = true;
-  /// Train this many seeds (seed, seed+1, ...) and report mean +- std of every metric, >= 1.
-  int seeds = 1;
-  /// Momentum of sgd and rmsprop, in [0, 1).
-  double momentum = 0.9;
-  /// Loss: auto (mse for rating, bce for binary) | mse | huber | bce.
-  std::string loss = "auto";
-  /// Delta of the huber loss, > 0.
-  double huber_delta = 1.0;
-  /// Shuffle the training data every epoch.
-  bool shuffle = true;
-  /// Seed of torch, the shuffler and every other random source of training.
-  int64_t seed = 42;
-  /// Threads; 0 = all cores. Training splits each batch into up to this many slices whose
-  /// forward and backward passes run in parallel.
-  int threads = 0;
-  /// Device: cpu | cuda | auto (cuda when available).
-  std::string device = "cpu";
-  /// Write a periodic checkpoint every N epochs into checkpoints/; 0 = never.
-  int checkpoint_every = 1;
-  /// last.pt every N steps within an epoch (a mid-epoch resume point); 0 = epoch ends only.
-  int checkpoint_every_steps = 0;
-  /// File name template of periodic checkpoints; placeholders {epoch:04d}, {val_rmse:.4f},
-  /// {monitor:.4f} (the monitored metric), {step}, {train_loss:.4f}, ...
-  std::string checkpoint_name = "epoch{epoch:04d}-{monitor:.4f}.pt";
-  /// Keep best.pt: the checkpoint with the best monitored metric.
-  bool save_best = true;
-  /// Metric watched by save_best and early stopping: auto (val_rmse for rating, val_auc for
-  /// binary) | val_<metric> | train_loss.
-  std::string monitor = "auto";
-  /// auto (max for auc and accuracy, min otherwise) | min | max.
-  std::string mode = "auto";
-  /// Checkpoints hold weights only (no optimizer state).
-  bool save_weights_only = false;
-  /// Early stopping patience in epochs; 0 = off.
-  int patience = 0;
-  /// Smallest change of the monitored metric that counts as an improvement, >= 0.
-  double min_delta = 0.0;
-  /// At the end of training, restore the weights of the best epoch (when best is tracked).
-  bool restore_best = true;
+  DNNREC_TRAIN_KEYS(DNNREC_CONFIG_MEMBER)
 };
 
 /// Where results go.
 struct OutputConfig {
-  /// Run directory; empty = runs/<timestamp>.
-  std::string dir = "";
-  /// Learning-curve PNGs by scripts/plot.py at the end of a run (when matplotlib is there).
-  bool plots = true;
+  DNNREC_OUTPUT_KEYS(DNNREC_CONFIG_MEMBER)
 };
+
+#undef DNNREC_CONFIG_MEMBER
 
 /// The whole effective configuration of a run.
 struct Config {

@@ -1,0 +1,85 @@
+// The MovieLens schema: ratings, movies, tags and links read from a MovieLens folder through the
+// CSV reader (csv_reader.h), each problem reported as "file:line: reason". load.h adds the binary
+// cache; sample.h writes synthetic folders in the same layout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "data/csv_options.h"
+
+namespace dnnrec {
+
+/// Ratings as columns, in file order.
+struct Ratings {
+  std::vector<int64_t> user;
+  std::vector<int64_t> movie;
+  std::vector<float> rating;
+  std::vector<int64_t> timestamp;
+  size_t size() const { return user.size(); }
+};
+
+/// One row of movies.csv.
+struct Movie {
+  int64_t id = 0;
+  std::string title;
+  std::vector<std::string> genres;  ///< empty for "(no genres listed)"
+  int year = 0;                     ///< release year from the title, 0 when absent
+};
+
+/// One row of tags.csv.
+struct TagEvent {
+  int64_t user = 0;
+  int64_t movie = 0;
+  std::string tag;  ///< normalised: trimmed and lower-cased
+  int64_t timestamp = 0;
+};
+
+/// A loaded MovieLens folder.
+struct MovieLens {
+  std::string dir;
+  Ratings ratings;
+  std::vector<Movie> movies;                        ///< movies.csv order
+  std::unordered_map<int64_t, size_t> movie_index;  ///< movieId -> position in movies
+  std::vector<TagEvent> tags;                       ///< empty when tags.csv is absent
+  LoadReport report;
+
+  /// The movie with this id, or nullptr.
+  const Movie* find_movie(int64_t id) const;
+};
+
+/// Options of load_movielens.
+struct LoadOptions {
+  BadRowPolicy on_bad_row = BadRowPolicy::kFail;
+  float min_rating = 0.5f;
+  float max_rating = 5.0f;
+  /// Keep a binary copy of the loaded folder (data_cache.h) and load from it while the CSV files
+  /// and the options above are unchanged; read by load_movielens (load.h) only.
+  bool cache = false;
+  /// Threads that parse ratings.csv and tags.csv, >= 0; 0: one per core. The result, errors
+  /// included, does not depend on it.
+  int threads = 0;
+};
+
+/// The genres field of a movie that has none.
+inline constexpr char kNoGenres[] = "(no genres listed)";
+
+/// The checks load_movielens makes before anything is read: throws ConfigError for an empty or
+/// non-finite rating range or negative threads, and DataError naming scripts/fetch-movielens.sh
+/// for a missing folder, ratings.csv or movies.csv.
+void check_movielens_folder(const std::string& dir, const LoadOptions& options);
+
+/// Parses the CSV files of a folder that check_movielens_folder accepted, ignoring options.cache.
+/// ratings.csv and movies.csv are required, tags.csv and links.csv are optional (links.csv is
+/// only validated). Throws DataError "file:line: what is wrong" (the first problem in file order).
+MovieLens parse_movielens_folder(const std::string& dir, const LoadOptions& options);
+
+/// The release year in a title such as "Toy Story (1995)" or "Babylon 5 (1994) ", else 0.
+int parse_year(const std::string& title);
+
+/// Trims ASCII whitespace and lower-cases ASCII letters.
+std::string normalize_tag(const std::string& tag);
+
+}  // namespace dnnrec

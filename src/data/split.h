@@ -1,0 +1,26 @@
+// Train / validation / test splits of the ratings: random, temporal and leave-last.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/random.h"
+#include "data/movielens.h"
+#include "dnnrec/config.h"
+
+namespace dnnrec {
+
+/// Row indices into Ratings, each list ascending.
+struct Split {
+  std::vector<int64_t> train;
+  std::vector<int64_t> val;
+  std::vector<int64_t> test;
+};
+
+/// Splits by config.split: random (ratios, split_seed), temporal (global timestamp cut by
+/// ratios: the newest ratings are test, the ones before val), leave-last (per user: the last
+/// rating to test and the one before to val, for users with at least three ratings).
+/// Deterministic across platforms for a given seed.
+Split split_ratings(const Ratings& ratings, const DataConfig& config);
+
+}  // namespace dnnrec

@@ -1,0 +1,341 @@
+// Inference from a checkpoint: restoring a run's model and features, evaluate, predict,
+// recommend, finding the checkpoints a path stands for, and describing one.
+#include <libfccp/csv.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unordered_set>
+
+#include "base/runtime.h"
+#include "data/batch.h"
+#include "data/features.h"
+#include "data/movielens.h"
+#include "data/split.h"
+#include "dnnrec/error.h"
+#include "dnnrec/pipeline.h"
+#include "run/run_common.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace dnnrec {
+namespace {
+
+// Everything evaluate / predict / recommend rebuild from a checkpoint and the data folder.
+struct Restored {
+  Checkpoint ckpt;
+  MovieLens data;
+  Split split;
+  std::unique_ptr<FeatureBuilder> features;
+  FeatureSpec spec;
+  std::unique_ptr<Trainer> trainer;
+};
+
+Restored restore(const std::string& checkpoint, const std::string& data_dir) {
+  Restored r;
+  r.ckpt = load_checkpoint(checkpoint);
+  Config& config = r.ckpt.config;
+  config.data.dir = data_dir.empty() ? r.ckpt.meta.data_dir : data_dir;
+  spdlog::info("checkpoint {}: model {}, epoch {}, data {}", checkpoint, config.model.name,
+               r.ckpt.meta.epoch, config.data.dir);
+  r.data = load_data(config);
+  const std::string print = fingerprint(r.data.ratings);
+  if (print != r.ckpt.meta.data_fingerprint) {
+    spdlog::warn(
+        "the ratings in {} differ from the ones the model was trained on ({} vs {}): "
+        "splits and histories may not match training",
+        config.data.dir, print, r.ckpt.meta.data_fingerprint);
+  }
+  r.split = split_ratings(r.data.ratings, config.data);
+  r.features = std::make_unique<FeatureBuilder>(config.features, config.data.split);
+  r.features->restore(r.ckpt.vocabs, r.data, r.split.train);
+  r.spec = r.features->spec(config.data);
+  configure_threads(config.train.threads);
+  RecModel model = r.ckpt.make_model(r.spec);
+  r.trainer = std::make_unique<Trainer>(model, config, select_device(config.train.device));
+  return r;
+}
+
+}  // namespace
+
+std::string EvalResult::to_json() const {
+  json out;
+  out["checkpoint"] = checkpoint;
+  out["split"] = split;
+  out["examples"] = examples;
+  out[split] = metrics_json(metrics);
+  return out.dump(2);
+}
+
+namespace {
+
+// A prediction as text that reads back to the same float (9 significant digits).
+void append_number(std::string& text, double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
+  text += buffer;
+}
+
+// userId,movieId[,rating],prediction rows: predict's output and evaluate --predictions.
+std::string predictions_csv(const std::vector<int64_t>& users, const std::vector<int64_t>& movies,
+                            const std::vector<float>* ratings, const std::vector<float>& scores) {
+  std::string text = ratings ? "userId,movieId,rating,prediction\n" : "userId,movieId,prediction\n";
+  text.reserve(text.size() + users.size() * 32);
+  for (size_t i = 0; i < users.size(); ++i) {
+    text += std::to_string(users[i]);
+    text += ',';
+    text += std::to_string(movies[i]);
+    text += ',';
+    if (ratings) {
+      append_number(text, (*ratings)[i]);
+      text += ',';
+    }
+    append_number(text, scores[i]);
+    text += '\n';
+  }
+  return text;
+}
+
+}  // namespace
+
+EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
+                        const std::string& split_name, const std::string& predictions) {
+  Restored r = restore(checkpoint, data_dir);
+  const std::vector<int64_t>* rows = nullptr;
+  if (split_name == "test") rows = &r.split.test;
+  if (split_name == "val") rows = &r.split.val;
+  if (split_name == "train") rows = &r.split.train;
+  if (rows == nullptr)
+    throw ConfigError("--split: unknown split '" + split_name + "' (test | val | train)");
+  const Config& c = r.ckpt.config;
+  // The rows' (user, movie) pairs encoded as predict serves them (FeatureBuilder::transform).
+  TensorData data(r.features->transform(r.data, *rows), c.train.task, c.train.like_threshold,
+                  r.trainer->device());
+  EvalResult result;
+  result.checkpoint = checkpoint;
+  result.split = split_name;
+  result.examples = data.size();
+  std::vector<float> scores;
+  result.metrics = r.trainer->evaluate(data, predictions.empty() ? nullptr : &scores);
+  if (!predictions.empty()) {
+    const Ratings& ratings = r.data.ratings;
+    std::vector<int64_t> users, movies;
+    std::vector<float> stars;
+    for (int64_t row : *rows) {
+      users.push_back(ratings.user[row]);
+      movies.push_back(ratings.movie[row]);
+      stars.push_back(ratings.rating[row]);
+    }
+    atomic_write_file(predictions, predictions_csv(users, movies, &stars, scores));
+    spdlog::info("{} predictions of the {} split written to {}", rows->size(), split_name,
+                 predictions);
+  }
+  return result;
+}
+
+namespace {
+
+// The checkpoint a run directory's metrics came from: metrics.json's, else best.pt, last.pt.
+std::vector<std::string> run_checkpoints(const fs::path& dir) {
+  const fs::path metrics = dir / "metrics.json";
+  if (fs::exists(metrics)) {
+    json doc;
+    try {
+      doc = json::parse(read_text_file(metrics.string()));
+    } catch (const json::exception& e) {
+      throw CheckpointError(metrics.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    if (doc.contains("per_seed")) {  // several seeds: each sub-run's
+      std::vector<std::string> all;
+      for (const auto& run : doc["per_seed"]) {
+        if (run.contains("checkpoint")) all.push_back(run["checkpoint"].get<std::string>());
+      }
+      if (!all.empty()) return all;
+    } else if (doc.contains("checkpoint") && fs::exists(doc["checkpoint"].get<std::string>())) {
+      return {doc["checkpoint"].get<std::string>()};
+    }
+  }
+  for (const char* name : {"best.pt", "last.pt"}) {
+    if (fs::exists(dir / name)) return {(dir / name).string()};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::vector<std::string> checkpoints_of(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return {path};
+  std::vector<std::string> out;
+  const fs::path trials = fs::path(path) / "trials";
+  if (fs::is_directory(trials, ec)) {
+    // A sweep: every finished trial, in leaderboard order when there is one.
+    std::vector<fs::path> runs;
+    const fs::path board = fs::path(path) / "leaderboard.csv";
+    if (fs::exists(board)) {
+      std::istringstream in(read_text_file(board.string()));
+      std::string line;
+      std::getline(in, line);  // header
+      while (std::getline(in, line)) {
+        const size_t a = line.find(','), b = line.find(',', a + 1);
+        if (a == std::string::npos || b == std::string::npos) continue;
+        runs.push_back(trials / line.substr(a + 1, b - a - 1) / "run");
+      }
+    } else {
+      for (const auto& entry : fs::directory_iterator(trials)) runs.push_back(entry.path() / "run");
+      std::sort(runs.begin(), runs.end());
+    }
+    for (const auto& run : runs) {
+      for (auto& c : run_checkpoints(run)) out.push_back(std::move(c));
+    }
+    if (out.empty()) throw CheckpointError(path + ": a sweep directory without finished trials");
+    return out;
+  }
+  out = run_checkpoints(path);
+  if (out.empty()) {
+    throw CheckpointError(path +
+                          ": a directory without best.pt, last.pt or metrics.json (give "
+                          "a checkpoint file, a run directory or a sweep directory)");
+  }
+  return out;
+}
+
+PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
+                          const std::string& input, const std::string& output) {
+  Restored r = restore(checkpoint, data_dir);
+  std::vector<int64_t> users, movies;
+  const std::string name = fs::path(input).filename().string();
+  try {
+    io::CSVReader<2, io::trim_chars<' ', '\t'>, io::double_quote_escape<',', '"'>> reader(input);
+    reader.read_header(io::ignore_extra_column, "userId", "movieId");
+    std::string user_text, movie_text;
+    while (reader.read_row(user_text, movie_text)) {
+      auto parse = [&](const std::string& text, const char* column) {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno != 0 || v < 0) {
+          throw DataError(
+              name, reader.get_file_line(),
+              std::string("column '") + column + "': \"" + text + "\" is not a valid id");
+        }
+        return static_cast<int64_t>(v);
+      };
+      users.push_back(parse(user_text, "userId"));
+      movies.push_back(parse(movie_text, "movieId"));
+    }
+  } catch (const io::error::base& e) {
+    throw DataError(name + ": " + e.what());
+  }
+  PredictResult result;
+  result.rows = static_cast<int64_t>(users.size());
+  const FeatureVocabs& v = r.features->vocabs();
+  for (size_t i = 0; i < users.size(); ++i) {
+    result.unknown_users += v.users.lookup(users[i]) == Vocab<int64_t>::kUnknown;
+    result.unknown_movies += v.movies.lookup(movies[i]) == Vocab<int64_t>::kUnknown;
+  }
+  const Config& c = r.ckpt.config;
+  TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
+                  c.train.like_threshold, r.trainer->device());
+  const std::string text = predictions_csv(users, movies, nullptr, r.trainer->predict(data));
+  if (output == "-" || output.empty()) {
+    std::cout << text << std::flush;
+  } else {
+    atomic_write_file(output, text);
+  }
+  if (result.unknown_users || result.unknown_movies) {
+    spdlog::warn("{} pairs with a user and {} with a movie unseen in training (scored as unknown)",
+                 result.unknown_users, result.unknown_movies);
+  }
+  return result;
+}
+
+std::vector<Recommendation> run_recommend(const std::string& checkpoint,
+                                          const std::string& data_dir, int64_t user, int k) {
+  if (k <= 0) throw ConfigError("-k must be at least 1");
+  Restored r = restore(checkpoint, data_dir);
+  const Ratings& ratings = r.data.ratings;
+  std::unordered_set<int64_t> rated;
+  for (size_t i = 0; i < ratings.size(); ++i) {
+    if (ratings.user[i] == user) rated.insert(ratings.movie[i]);
+  }
+  if (rated.empty()) {
+    throw DataError("user " + std::to_string(user) + " has no ratings in " +
+                    r.ckpt.config.data.dir + "/ratings.csv");
+  }
+  if (r.features->vocabs().users.lookup(user) == Vocab<int64_t>::kUnknown) {
+    spdlog::warn("user {} has no training ratings: scores are those of an unknown user", user);
+  }
+  std::vector<int64_t> users, movies;
+  for (const Movie& movie : r.data.movies) {
+    if (rated.count(movie.id)) continue;
+    users.push_back(user);
+    movies.push_back(movie.id);
+  }
+  const Config& c = r.ckpt.config;
+  TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
+                  c.train.like_threshold, r.trainer->device());
+  // Rank by the raw output: clipping would tie every score above the top of the scale.
+  const torch::Tensor output = r.trainer->predict_raw(data);
+  const std::vector<float> shown = r.trainer->to_predictions(output);
+  const torch::Tensor raw = output.to(torch::kCPU).contiguous();
+  std::vector<size_t> order(movies.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const float* score = raw.data_ptr<float>();
+  const size_t top = std::min<size_t>(k, order.size());
+  std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](size_t a, size_t b) {
+    return score[a] != score[b] ? score[a] > score[b] : movies[a] < movies[b];
+  });
+  std::vector<Recommendation> result;
+  for (size_t i = 0; i < top; ++i) {
+    const Movie* movie = r.data.find_movie(movies[order[i]]);
+    Recommendation rec;
+    rec.movie = movies[order[i]];
+    rec.title = movie->title;
+    for (size_t g = 0; g < movie->genres.size(); ++g)
+      rec.genres += (g ? "|" : "") + movie->genres[g];
+    rec.score = score[order[i]];
+    rec.predicted = shown[order[i]];
+    result.push_back(rec);
+  }
+  return result;
+}
+
+std::string checkpoint_info_json(const std::string& checkpoint) {
+  Checkpoint ckpt = load_checkpoint(checkpoint);
+  const CheckpointMeta& m = ckpt.meta;
+  json out;
+  out["checkpoint"] = checkpoint;
+  out["format_version"] = m.format_version;
+  out["dnnrec_version"] = m.dnnrec_version;
+  out["created_at"] = m.created_at;
+  out["model"] = ckpt.config.model.name;
+  out["task"] = ckpt.config.train.task;
+  out["data_dir"] = m.data_dir;
+  out["data_fingerprint"] = m.data_fingerprint;
+  out["epoch"] = m.epoch;
+  out["step"] = m.step;
+  out["monitor"] = m.monitor;
+  out["weights_only"] = m.weights_only;
+  out["weights_digest"] = ckpt.weights_digest();
+  out["resumable"] = !m.resume_state.empty();
+  out["metrics"] = metrics_json(m.metrics);
+  out["vocab"] = {{"users", ckpt.vocabs.users.size() - 2},
+                  {"movies", ckpt.vocabs.movies.size() - 2},
+                  {"genres", ckpt.vocabs.genres.size() - 2},
+                  {"tags", ckpt.vocabs.tags.size() - 2},
+                  {"movies_with_tags", ckpt.vocabs.movie_tags.size()}};
+  out["global_mean"] = ckpt.vocabs.global_mean;
+  out["config"] = m.config_yaml;
+  return out.dump(2);
+}
+
+}  // namespace dnnrec

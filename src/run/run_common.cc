@@ -1,0 +1,72 @@
+// Helpers that training (train_run.cc) and inference (inference.cc) share.
+#include "run/run_common.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "base/hash.h"
+#include "data/load.h"
+#include "dnnrec/error.h"
+
+namespace dnnrec {
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+torch::Device select_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      throw ConfigError("--device cuda: no CUDA device is available to this libtorch build");
+    }
+    return torch::kCUDA;
+  }
+  if (name == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  throw ConfigError("train.device: unknown device '" + name + "' (cpu | cuda | auto)");
+}
+
+// Count and FNV-1a hash of the ratings: a changed data folder is noticed at evaluation. The
+// seed is not FNV's offset basis (a digit short since the first release); it stays, so the
+// fingerprints in existing checkpoints still match their data.
+std::string fingerprint(const Ratings& r) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](uint64_t v) { h = fnv1a_u64(v, h); };
+  for (size_t i = 0; i < r.size(); ++i) {
+    mix(static_cast<uint64_t>(r.user[i]));
+    mix(static_cast<uint64_t>(r.movie[i]));
+    mix(static_cast<uint64_t>(std::lround(r.rating[i] * 2)));
+    mix(static_cast<uint64_t>(r.timestamp[i]));
+  }
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%zu:%016llx", r.size(),
+                static_cast<unsigned long long>(h));
+  return buffer;
+}
+
+MovieLens load_data(const Config& config) {
+  LoadOptions options;
+  options.on_bad_row = parse_bad_row_policy(config.data.on_bad_row);
+  options.min_rating = static_cast<float>(config.data.min_rating);
+  options.max_rating = static_cast<float>(config.data.max_rating);
+  options.cache = config.data.cache;
+  MovieLens data = load_movielens(config.data.dir, options);
+  if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
+  return data;
+}
+
+nlohmann::ordered_json metrics_json(const std::map<std::string, double>& metrics) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : metrics) {
+    if (std::isfinite(value)) {
+      out[name] = value;
+    } else {
+      out[name] = nullptr;
+    }
+  }
+  return out;
+}
+
+}  // namespace dnnrec

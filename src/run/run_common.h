@@ -1,0 +1,37 @@
+// What training and inference share: the version stamped into checkpoints, the device choice,
+// loading the data folder as configured, its fingerprint, and metrics as JSON.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "data/movielens.h"
+#include "dnnrec/config.h"
+
+namespace dnnrec {
+
+/// The version written into every checkpoint and the train log.
+constexpr const char* kVersion = "0.1.0";
+
+using Clock = std::chrono::steady_clock;
+
+/// Seconds elapsed since `start`.
+double seconds_since(Clock::time_point start);
+
+/// train.device as a torch device; throws ConfigError for an unknown name or a missing GPU.
+torch::Device select_device(const std::string& name);
+
+/// Count and hash of the ratings ("count:16 hex digits"): a changed data folder is noticed.
+std::string fingerprint(const Ratings& ratings);
+
+/// Loads config.data.dir with the data section's options; warns about skipped rows.
+MovieLens load_data(const Config& config);
+
+/// Metrics as a JSON object, non-finite values as null.
+nlohmann::ordered_json metrics_json(const std::map<std::string, double>& metrics);
+
+}  // namespace dnnrec
