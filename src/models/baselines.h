@@ -23,23 +23,21 @@ class BiasModelImpl : public RecModelImpl {
   BiasModelImpl(const ModelConfig& config, const FeatureSpec& spec, double offset);
   torch::Tensor forward(const Batch& batch) override;
 
- private:
+ protected:
   BiasTerms biases_{nullptr};
   torch::Tensor offset_;
 };
 TORCH_MODULE(BiasModel);
 
-/// Biased matrix factorisation: mean + b_user + b_movie + p_user . q_movie, with
-/// model.embedding_dim factors.
-class MFImpl : public RecModelImpl {
+/// Biased matrix factorisation: the bias model + p_user . q_movie, with model.embedding_dim
+/// factors.
+class MFImpl : public BiasModelImpl {
  public:
   MFImpl(const ModelConfig& config, const FeatureSpec& spec, double offset);
   torch::Tensor forward(const Batch& batch) override;
 
  private:
-  BiasTerms biases_{nullptr};
   torch::nn::Embedding user_{nullptr}, movie_{nullptr};
-  torch::Tensor offset_;
 };
 TORCH_MODULE(MF);
 
