@@ -50,6 +50,40 @@ TEST(Trainer, LearnsOnTheSampleAndLogsHistory) {
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
 }
 
+// S from a batch of each example alone: the gradient of its mean loss is N times its term
+// in the batch's mean. `summed` adds the terms up in double.
+struct ExampleTerms {
+  std::vector<torch::Tensor> magnitude, summed;
+  double loss_magnitude = 0;
+};
+
+ExampleTerms example_terms(Trainer& trainer, int64_t batch, size_t parameters) {
+  ExampleTerms t;
+  t.magnitude.resize(parameters);
+  t.summed.resize(parameters);
+  for (int64_t n = 0; n < batch; ++n) {
+    double loss = 0;
+    const auto g = trainer.batch_gradient(sample().train, n, n + 1, &loss);
+    t.loss_magnitude += std::abs(loss) / batch;
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (!g[i].defined()) continue;
+      const torch::Tensor term = g[i].to(torch::kDouble) / batch;
+      t.magnitude[i] = t.magnitude[i].defined() ? t.magnitude[i] + term.abs() : term.abs();
+      t.summed[i] = t.summed[i].defined() ? t.summed[i] + term : term;
+    }
+  }
+  return t;
+}
+
+// D: the additions in a gradient term's chain, the tower's fan-ins plus the embedding width.
+int64_t chain_length(const Config& config, Trainer& trainer) {
+  int64_t chain = config.model.embedding_dim;
+  for (const auto& p : trainer.model()->named_parameters()) {
+    if (p.value().dim() == 2 && p.key().rfind("tower.", 0) == 0) chain += p.value().size(1);
+  }
+  return chain;
+}
+
 // Sliced and whole-batch gradients are the same sums added in different orders (each slice's
 // matrix products sum over its own examples, then the parts are added), so they differ by
 // rounding, and by how much depends on the CPU's BLAS kernels. Training amplifies that: an
@@ -77,25 +111,11 @@ TEST(Trainer, SlicesOfABatchAddUpToTheWholeBatchsGradient) {
   const std::vector<torch::Tensor> whole =
       one.batch_gradient(sample().train, 0, kBatch, &whole_loss);
 
-  // S from a batch of each example alone: the gradient of its mean loss is N times its term
-  // in the batch's mean. `summed` adds the terms up in double.
-  std::vector<torch::Tensor> magnitude(whole.size()), summed(whole.size());
-  double loss_magnitude = 0;
-  for (int64_t n = 0; n < kBatch; ++n) {
-    double loss = 0;
-    const auto g = one.batch_gradient(sample().train, n, n + 1, &loss);
-    loss_magnitude += std::abs(loss) / kBatch;
-    for (size_t i = 0; i < g.size(); ++i) {
-      if (!g[i].defined()) continue;
-      const torch::Tensor term = g[i].to(torch::kDouble) / kBatch;
-      magnitude[i] = magnitude[i].defined() ? magnitude[i] + term.abs() : term.abs();
-      summed[i] = summed[i].defined() ? summed[i] + term : term;
-    }
-  }
-  int64_t chain = config.model.embedding_dim;
-  for (const auto& p : one.model()->named_parameters()) {
-    if (p.value().dim() == 2 && p.key().rfind("tower.", 0) == 0) chain += p.value().size(1);
-  }
+  const ExampleTerms terms = example_terms(one, kBatch, whole.size());
+  const std::vector<torch::Tensor>& magnitude = terms.magnitude;
+  const std::vector<torch::Tensor>& summed = terms.summed;
+  const double loss_magnitude = terms.loss_magnitude;
+  const int64_t chain = chain_length(config, one);
   const double u = std::ldexp(1.0, -24), factor = 2.0 * static_cast<double>(kBatch + chain) * u;
   // Whether `b` is within the bound of the whole batch's gradient, parameter by parameter;
   // the worst ratio of a difference to its bound goes to *worst.
