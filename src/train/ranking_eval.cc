@@ -1,0 +1,111 @@
+// Full-ranking evaluation and the item-based yardsticks it is checked with (popularity, EASE).
+#include "train/ranking_eval.h"
+
+#include <unordered_map>
+
+#include "dnnrec/error.h"
+#include "train/ranking_metrics.h"
+
+namespace dnnrec {
+
+std::vector<int64_t> InteractionIndex::popularity() const {
+  std::vector<int64_t> counts(items.size(), 0);
+  for (const auto& list : train) {
+    for (int64_t item : list) ++counts[static_cast<size_t>(item)];
+  }
+  return counts;
+}
+
+torch::Tensor InteractionIndex::train_matrix() const {
+  torch::Tensor x = torch::zeros({n_users(), n_items()}, torch::kFloat);
+  float* data = x.data_ptr<float>();
+  for (size_t u = 0; u < train.size(); ++u) {
+    for (int64_t item : train[u]) data[static_cast<int64_t>(u) * n_items() + item] = 1.0f;
+  }
+  return x;
+}
+
+InteractionIndex index_interactions(const Ratings& ratings, const Split& split) {
+  InteractionIndex index;
+  std::unordered_map<int64_t, int64_t> user_of, item_of;
+  for (int64_t row : split.train) {
+    auto [u, new_user] = user_of.emplace(ratings.user[row], index.n_users());
+    if (new_user) {
+      index.users.push_back(ratings.user[row]);
+      index.train.emplace_back();
+    }
+    auto [i, new_item] = item_of.emplace(ratings.movie[row], index.n_items());
+    if (new_item) index.items.push_back(ratings.movie[row]);
+    index.train[static_cast<size_t>(u->second)].push_back(i->second);
+  }
+  index.val.resize(index.users.size());
+  index.test.resize(index.users.size());
+  auto held_out = [&](const std::vector<int64_t>& rows, std::vector<std::vector<int64_t>>& out) {
+    for (int64_t row : rows) {
+      const auto u = user_of.find(ratings.user[row]);
+      const auto i = item_of.find(ratings.movie[row]);
+      if (u != user_of.end() && i != item_of.end()) out[u->second].push_back(i->second);
+    }
+  };
+  held_out(split.val, index.val);
+  held_out(split.test, index.test);
+  return index;
+}
+
+std::map<std::string, double> evaluate_ranking(const InteractionIndex& index,
+                                               const BlockScorer& scorer, const std::string& part,
+                                               const std::vector<int>& ks, int64_t block) {
+  if (part != "val" && part != "test") throw Error("evaluate_ranking: part must be val or test");
+  const auto& held_out = part == "val" ? index.val : index.test;
+  RankingMetrics metrics(ks, index.popularity());
+  torch::NoGradGuard no_grad;
+  for (int64_t begin = 0; begin < index.n_users(); begin += block) {
+    const int64_t end = std::min(index.n_users(), begin + block);
+    const torch::Tensor scores = scorer(begin, end).to(torch::kFloat).contiguous();
+    for (int64_t u = begin; u < end; ++u) {
+      const auto& relevant = held_out[static_cast<size_t>(u)];
+      if (relevant.empty()) continue;
+      std::vector<int64_t> excluded = index.train[static_cast<size_t>(u)];
+      if (part == "test") {
+        const auto& val = index.val[static_cast<size_t>(u)];
+        excluded.insert(excluded.end(), val.begin(), val.end());
+      }
+      const float* row = scores.data_ptr<float>() + (u - begin) * index.n_items();
+      metrics.add(top_k(row, index.n_items(), excluded, metrics.max_k()), relevant);
+    }
+  }
+  return metrics.result();
+}
+
+BlockScorer popularity_scorer(const InteractionIndex& index) {
+  const std::vector<int64_t> counts = index.popularity();
+  const torch::Tensor scores =
+      torch::tensor(std::vector<int64_t>(counts.begin(), counts.end())).to(torch::kFloat);
+  return [scores](int64_t begin, int64_t end) {
+    return scores.unsqueeze(0).expand({end - begin, -1});
+  };
+}
+
+BlockScorer ease_scorer(const InteractionIndex& index, double lambda, int64_t max_bytes) {
+  const int64_t n = index.n_items();
+  // The Gram matrix, its inverse and B, in double while inverting.
+  const int64_t need = 3 * n * n * static_cast<int64_t>(sizeof(double));
+  if (need > max_bytes) {
+    throw ConfigError("ease: " + std::to_string(n) + " items need " + std::to_string(need >> 20) +
+                      " MiB for the item-item matrices, over the " + "limit of " +
+                      std::to_string(max_bytes >> 20) +
+                      " MiB; filter rare items (data.min_item_interactions)");
+  }
+  const torch::Tensor x = index.train_matrix();
+  torch::Tensor gram = torch::matmul(x.t(), x).to(torch::kDouble);
+  gram.diagonal().add_(lambda);
+  const torch::Tensor p = torch::linalg_inv(gram);
+  torch::Tensor b = -p / p.diagonal().unsqueeze(0);
+  b.diagonal().zero_();
+  const torch::Tensor weights = b.to(torch::kFloat);
+  return [x, weights](int64_t begin, int64_t end) {
+    return torch::matmul(x.slice(0, begin, end), weights);
+  };
+}
+
+}  // namespace dnnrec

@@ -1,0 +1,55 @@
+// Full-ranking evaluation in blocks of users: each user's held-out items against a ranking of
+// every item they have not interacted with (training items, and for test also validation items,
+// left out).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/movielens.h"
+#include "data/split.h"
+
+namespace dnnrec {
+
+/// The interactions of a split by dense user and item index (users and items of the training
+/// part; held-out rows of unseen users or items are dropped, as they cannot be ranked).
+struct InteractionIndex {
+  std::vector<int64_t> users;                          ///< raw userId of each user index
+  std::vector<int64_t> items;                          ///< raw movieId of each item index
+  std::vector<std::vector<int64_t>> train, val, test;  ///< per user: item indices
+  int64_t n_users() const { return static_cast<int64_t>(users.size()); }
+  int64_t n_items() const { return static_cast<int64_t>(items.size()); }
+  /// Each item's number of training interactions.
+  std::vector<int64_t> popularity() const;
+  /// The training interactions as a dense 0/1 matrix [n_users, n_items], float.
+  torch::Tensor train_matrix() const;
+};
+
+/// Indexes the split's rows of `ratings`.
+InteractionIndex index_interactions(const Ratings& ratings, const Split& split);
+
+/// Scores of every item for the users [begin, end): [end - begin, n_items].
+using BlockScorer = std::function<torch::Tensor(int64_t begin, int64_t end)>;
+
+/// Ranks every item for each user (block by block) and measures the held-out part: "val"
+/// (training items excluded) or "test" (training and validation items excluded). Metric names
+/// as RankingMetrics::result.
+std::map<std::string, double> evaluate_ranking(const InteractionIndex& index,
+                                               const BlockScorer& scorer, const std::string& part,
+                                               const std::vector<int>& ks, int64_t block = 512);
+
+/// Popularity: every user gets the items' training interaction counts as scores.
+BlockScorer popularity_scorer(const InteractionIndex& index);
+
+/// EASE (Steck 2019): B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1, diag(B) = 0;
+/// a user's scores are their training row times B. Throws ConfigError when the item-item
+/// matrices would need more than `max_bytes`.
+BlockScorer ease_scorer(const InteractionIndex& index, double lambda,
+                        int64_t max_bytes = int64_t{8} << 30);
+
+}  // namespace dnnrec
