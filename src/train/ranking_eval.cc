@@ -86,6 +86,20 @@ BlockScorer popularity_scorer(const InteractionIndex& index) {
   };
 }
 
+BlockScorer itemknn_scorer(const InteractionIndex& index, int64_t neighbours) {
+  const torch::Tensor x = index.train_matrix();
+  const torch::Tensor norms = x.sum(0).sqrt();  // 0/1 columns: the norm is sqrt(count)
+  torch::Tensor sim = torch::matmul(x.t(), x) / (norms.unsqueeze(1) * norms.unsqueeze(0) + 1e-8);
+  sim.diagonal().zero_();
+  // For each target item (column) keep its `neighbours` most similar items (rows).
+  const int64_t keep = std::min<int64_t>(neighbours, index.n_items());
+  const torch::Tensor top = std::get<1>(sim.topk(keep, /*dim=*/0));
+  const torch::Tensor weights = torch::zeros_like(sim).scatter_(0, top, sim.gather(0, top));
+  return [x, weights](int64_t begin, int64_t end) {
+    return torch::matmul(x.slice(0, begin, end), weights);
+  };
+}
+
 BlockScorer ease_scorer(const InteractionIndex& index, double lambda, int64_t max_bytes) {
   const int64_t n = index.n_items();
   // The Gram matrix, its inverse and B, in double while inverting.

@@ -46,6 +46,11 @@ std::map<std::string, double> evaluate_ranking(const InteractionIndex& index,
 /// Popularity: every user gets the items' training interaction counts as scores.
 BlockScorer popularity_scorer(const InteractionIndex& index);
 
+/// ItemKNN: cosine similarity between items' training columns, each item keeping only its
+/// `neighbours` most similar items (itself excluded); a user's score of an item sums its
+/// similarities to the user's training items.
+BlockScorer itemknn_scorer(const InteractionIndex& index, int64_t neighbours);
+
 /// EASE (Steck 2019): B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1, diag(B) = 0;
 /// a user's scores are their training row times B. Throws ConfigError when the item-item
 /// matrices would need more than `max_bytes`.

@@ -68,16 +68,17 @@ TEST(RankingEval, EaseRefusesItemCountsOverItsMemoryLimit) {
 
 // RecBole's general-recommendation protocol on ml-latest-small (issue 16): ratings >= 3, a
 // 10-core, a per-user random 0.8/0.1/0.1 split, full ranking. The issue's anchors: Pop NDCG@10
-// 0.1216, EASE (lambda 200) 0.2770. With about 600 test users one split's NDCG@10 has a
-// standard error near 0.01, and five split seeds here range over 0.25-0.28 for EASE, so the
-// test compares the five seeds' mean; it sits 0.004 (Pop) and 0.013 (EASE) below the anchors.
-TEST(RankingEval, PopAndEaseReproduceTheAnchorsOnMovieLens) {
+// 0.1216, ItemKNN (cosine, 100 neighbours) 0.2361, EASE (lambda 200) 0.2770. With about 600 test
+// users one split's NDCG@10 has a standard error near 0.01, and five split seeds here range over
+// 0.25-0.28 for EASE, so the test compares the five seeds' mean; it sits 0.004 (Pop) and 0.013
+// (EASE) below the anchors.
+TEST(RankingEval, PopItemKnnAndEaseReproduceTheAnchorsOnMovieLens) {
   const std::string data = std::string(DNNREC_SOURCE_DIR) + "/data/ml-latest-small";
   ASSERT_TRUE(std::filesystem::exists(data + "/ratings.csv"))
       << data << " is missing: run scripts/fetch-movielens.sh (make test does)";
   const MovieLens ml = load_movielens(data);
   const auto rows = k_core(ml.ratings, interaction_rows(ml.ratings, 3.0), 10, 10);
-  double pop_mean = 0, ease_mean = 0;
+  double pop_mean = 0, knn_mean = 0, ease_mean = 0;
   constexpr int kSeeds = 5;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     const InteractionIndex index =
@@ -86,16 +87,22 @@ TEST(RankingEval, PopAndEaseReproduceTheAnchorsOnMovieLens) {
     EXPECT_EQ(index.n_items(), 1862);
     const double pop =
         evaluate_ranking(index, popularity_scorer(index), "test", {10}).at("ndcg@10");
+    const double knn =
+        evaluate_ranking(index, itemknn_scorer(index, 100), "test", {10}).at("ndcg@10");
     const double ease =
         evaluate_ranking(index, ease_scorer(index, 200.0), "test", {10}).at("ndcg@10");
-    std::printf("[          ] split seed %d: pop ndcg@10 %.4f, ease ndcg@10 %.4f\n",
-                static_cast<int>(seed), pop, ease);
+    std::printf("[          ] split seed %d: pop ndcg@10 %.4f, itemknn %.4f, ease %.4f\n",
+                static_cast<int>(seed), pop, knn, ease);
     EXPECT_GT(ease, 1.8 * pop) << seed;
     pop_mean += pop / kSeeds;
+    knn_mean += knn / kSeeds;
     ease_mean += ease / kSeeds;
   }
   EXPECT_NEAR(pop_mean, 0.1216, 0.01);
+  EXPECT_NEAR(knn_mean, 0.2361, 0.02);
   EXPECT_NEAR(ease_mean, 0.2770, 0.02);
+  EXPECT_GT(knn_mean, pop_mean);
+  EXPECT_GT(ease_mean, knn_mean);
 }
 
 }  // namespace
