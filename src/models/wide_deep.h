@@ -11,8 +11,7 @@ namespace dnnrec {
 class WideDeepImpl : public RecModelImpl {
  public:
   /// fm: DeepFM (the wide part is then its first-order terms).
-  WideDeepImpl(const ModelConfig& config, const FeatureSpec& spec, double offset,
-               bool fm = false);
+  WideDeepImpl(const ModelConfig& config, const FeatureSpec& spec, double offset, bool fm = false);
   torch::Tensor forward(const Batch& batch) override;
 
  private:

@@ -1,7 +1,7 @@
 // Sweeps: the trial hash, grid expansion, random ranges, running and resuming (also after
 // SIGKILL), the leaderboard; the example shell loop; --json of every subcommand; the plots.
-#include "data/sample.h"
 #include "run/sweep.h"
+#include "data/sample.h"
 
 #include <gtest/gtest.h>
 
