@@ -66,9 +66,9 @@ struct Check {
     kNonEmpty,
     kLayerSizes
   };
-  Check(Kind kind_ = Kind::kNone, double bound_ = 0) : kind(kind_), bound(bound_) {}  // NOLINT
+  Check(Kind k = Kind::kNone, double b = 0) : kind(k), bound(b) {}
   Kind kind;
-  double bound;
+  double bound;  // at_least's and greater's
   std::vector<std::string> choices;
   std::string alias_from, alias_to;  // one_of's hint for a common wrong word ("gpu" -> "cuda")
 };

@@ -2,12 +2,24 @@
 // threads (and a parallel loop over an OpenMP team) and device choice.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <string>
 #include <vector>
 
 namespace dnnrec {
+
+/// dnnrec's version: `dnnrec --version`, every checkpoint and the train log.
+inline constexpr const char* kVersion = "0.1.0";
+
+/// The clock of every duration dnnrec measures (steady: wall-clock changes do not move it).
+using Clock = std::chrono::steady_clock;
+
+/// Seconds from `start` to now.
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 /// Sets up spdlog once: stderr at `level` (trace|debug|info|warn|error|off), plus `log_file`
 /// when non-empty (at debug level). Throws ConfigError for an unknown level.

@@ -533,7 +533,7 @@ int run(const std::vector<std::string>& args, std::ostream& out) {
     return kExitOk;
   }
   if (args[1] == "--version") {
-    out << "dnnrec 0.1.0\n";
+    out << "dnnrec " << kVersion << "\n";
     return kExitOk;
   }
   const std::string name = args[1];

@@ -19,13 +19,12 @@
 #include <thread>
 
 #include "base/process.h"
+#include "base/runtime.h"
 #include "base/signals.h"
 #include "dnnrec/error.h"
 
 namespace dnnrec {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // How long the other ranks get to notice a failed rank and stop on their own (they do within
 // their collective timeout plus a few seconds), then after SIGTERM before SIGKILL.

@@ -12,10 +12,6 @@
 
 namespace dnnrec {
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 torch::Device select_device(const std::string& name) {
   if (name == "cpu") return torch::kCPU;
   if (name == "cuda") {

@@ -1,26 +1,18 @@
-// What training and inference share: the version stamped into checkpoints, the device choice,
-// loading the data folder as configured, its fingerprint, and metrics as JSON.
+// What training and inference share: the device choice, loading the data folder as configured,
+// its fingerprint, and metrics as JSON.
 #pragma once
 
 #include <torch/torch.h>
 
-#include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/runtime.h"
 #include "data/movielens.h"
 #include "dnnrec/config.h"
 
 namespace dnnrec {
-
-/// The version written into every checkpoint and the train log.
-constexpr const char* kVersion = "0.1.0";
-
-using Clock = std::chrono::steady_clock;
-
-/// Seconds elapsed since `start`.
-double seconds_since(Clock::time_point start);
 
 /// train.device as a torch device; throws ConfigError for an unknown name or a missing GPU.
 torch::Device select_device(const std::string& name);

@@ -513,7 +513,7 @@ class Scheduler {
   const int threads_;
   SweepResult& result_;
   std::map<pid_t, size_t> running_;
-  std::map<pid_t, std::chrono::steady_clock::time_point> started_;
+  std::map<pid_t, Clock::time_point> started_;
   size_t next_ = 0;
   bool forwarded_ = false;
   int finished_ = 0;
@@ -558,7 +558,7 @@ void Scheduler::start(size_t index) {
       spawn({options_.binary, "train", "--config", dir + "/config.yaml", "-q", "--json"},
             dir + "/stdout.json", dir + "/stderr.log");
   running_[pid] = index;
-  started_[pid] = std::chrono::steady_clock::now();
+  started_[pid] = Clock::now();
   std::string params;
   for (const auto& [key, value] : t.params) params += " " + key + "=" + value;
   spdlog::info("trial {} started:{}", t.id, params);
@@ -569,8 +569,7 @@ void Scheduler::finish(pid_t pid, int status) {
   if (it == running_.end()) return;
   const Trial& t = trials_[it->second];
   const std::string dir = dir_of(t);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_[pid]).count();
+  const double seconds = seconds_since(started_[pid]);
   running_.erase(it);
   ++finished_;
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -24,12 +24,6 @@
 namespace dnnrec {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 std::vector<float> to_vector(const torch::Tensor& t) {
   torch::Tensor c = t.to(torch::kCPU, torch::kFloat).contiguous();
   return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());

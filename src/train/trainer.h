@@ -4,12 +4,12 @@
 #include <torch/torch.h>
 
 #include <atomic>
-#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "base/runtime.h"
 #include "data/batch.h"
 #include "dnnrec/config.h"
 #include "models/models.h"
@@ -130,7 +130,7 @@ class Trainer {
     int64_t first_batch = 0;      ///< batches of the first epoch already done
     std::string first_rng;        ///< generator state of the first epoch's shuffle ("": now)
     double elapsed_before = 0.0;  ///< seconds trained before the resume
-    std::chrono::steady_clock::time_point start;  ///< when this fit's epochs began
+    Clock::time_point start;      ///< when this fit's epochs began
   };
   /// Resets the state for a fit over `train`, takes rank 0's start in a group, and applies
   /// the pending resume state.
