@@ -13,18 +13,21 @@ namespace dnnrec {
 // only), check, help). The structs below, the field table (config_fields: --set, YAML, flags,
 // --help, `dnnrec config --markdown`, the README table) and validate() are all made from these
 // rows. A check is one of check::none(), at_least(x), greater(x), unit() ([0, 1)), open_unit()
-// ((0, 1)), finite(), one_of("a|b", alias "from=to"), non_empty(), layer_sizes() (config.cc);
+// ((0, 1)), finite(), one_of("a|b", alias "from=to"), non_empty(), layer_sizes(),
+// positive_list() (config.cc);
 // rules that tie several keys together live beside validate() in config.cc.
 /// Where the data is and how it is split.
 #define DNNREC_DATA_KEYS(X) \
   X(data, std::string, dir, "data/ml-latest-small", "data", none(), \
     "Folder in MovieLens layout (ratings.csv, movies.csv, tags.csv, links.csv).") \
-  X(data, std::string, split, "random", "split", one_of("random|temporal|leave-last"), \
-    "Split method: random | temporal | leave-last.") \
+  X(data, std::string, split, "random", "split", \
+    one_of("random|temporal|leave-last|random-per-user"), \
+    "Split method: random | temporal | leave-last | random-per-user (each user's rows " \
+    "shuffled and cut by the ratios, as RecBole's ranking protocol).") \
   X(data, double, val_ratio, 0.1, "", unit(), \
-    "Fraction of ratings for validation (random, temporal), in [0, 1).") \
+    "Fraction of ratings for validation (random, temporal, random-per-user), in [0, 1).") \
   X(data, double, test_ratio, 0.1, "", unit(), \
-    "Fraction of ratings for test (random, temporal), in [0, 1).") \
+    "Fraction of ratings for test (random, temporal, random-per-user), in [0, 1).") \
   X(data, int64_t, split_seed, 42, "", none(), \
     "Seed of the random split; separate from train.seed so seeds vary the model, not the " \
     "test set.") \
@@ -35,6 +38,13 @@ namespace dnnrec {
     "Lowest valid rating; predictions are clipped to [min_rating, max_rating].") \
   X(data, double, max_rating, 5.0, "", none(), \
     "Highest valid rating.") \
+  X(data, double, min_interaction_rating, 3.0, "", finite(), \
+    "Ranking task: a rating counts as an interaction when it is at least this (3 in " \
+    "RecBole's protocol; the data's lowest rating keeps every rating).") \
+  X(data, int64_t, min_user_interactions, 10, "", at_least(0), \
+    "Ranking task: iterative k-core, users with fewer interactions are dropped; 0 = off.") \
+  X(data, int64_t, min_item_interactions, 10, "", at_least(0), \
+    "Ranking task: iterative k-core, movies with fewer interactions are dropped; 0 = off.") \
   X(data, bool, cache, true, "", none(), \
     "Keep a binary copy of the parsed CSVs in <dir>/.dnnrec-cache/ (rewritten whenever a " \
     "CSV changes), so later runs skip parsing.")
@@ -43,7 +53,8 @@ namespace dnnrec {
 #define DNNREC_FEATURES_KEYS(X) \
   X(features, int, history_len, 20, "seq-len", at_least(0), \
     "Length L of the user history, >= 0: the user's latest L training ratings when a rating" \
-    " is evaluated or served; for a training example, see history.") \
+    " is evaluated or served; for a training example, see history. sasrec: the items its " \
+    "attention reads (>= 1).") \
   X(features, std::string, history, "auto", "history", one_of("auto|others|before"), \
     "The history of a training example: others (the user's other training ratings, the " \
     "latest L: SVD++'s N(u)) | before (the training ratings before it: sequential training)" \
@@ -80,12 +91,30 @@ namespace dnnrec {
     "Add user and movie bias terms to the output (dnn, wide-deep, deepfm).") \
   X(model, bool, implicit, false, "", none(), \
     "dnn: add an SVD++-like implicit term, the movie factor times the mean of the user's " \
-    "history factors (training history only).")
+    "history factors (training history only).") \
+  X(model, int, neighbours, 100, "", at_least(1), \
+    "itemknn: most similar items (cosine) each item keeps, >= 1.") \
+  X(model, double, ease_lambda, 200.0, "", greater(0), \
+    "ease: L2 regularisation lambda of the closed form (X^T X + lambda I)^-1, > 0.") \
+  X(model, double, ease_tau, 0.0, "", at_least(0), \
+    "ease: time kernel in seconds; > 0 weighs each co-occurrence of two items in a user's " \
+    "training interactions by exp(-|t_i - t_j| / tau) in X^T X (items rated together count " \
+    "most); 0 = plain EASE.") \
+  X(model, double, temperature, 0.1, "", greater(0), \
+    "two-tower: softmax temperature; scores are divided by it while training, > 0.") \
+  X(model, bool, logq, true, "", none(), \
+    "two-tower: log-Q correction, each sampled item's logit minus the log of its sampling " \
+    "probability (Yi et al. 2019).") \
+  X(model, int, blocks, 2, "", at_least(1), \
+    "sasrec: self-attention blocks, >= 1.") \
+  X(model, int, heads, 1, "", at_least(1), \
+    "sasrec: attention heads (embedding_dim must be a multiple), >= 1.")
 
 /// compile + fit settings and callbacks.
 #define DNNREC_TRAIN_KEYS(X) \
-  X(train, std::string, task, "rating", "task", one_of("rating|binary"), \
-    "rating (regression on the rating) | binary (liked = rating >= like_threshold).") \
+  X(train, std::string, task, "rating", "task", one_of("rating|binary|ranking"), \
+    "rating (regression on the rating) | binary (liked = rating >= like_threshold) | " \
+    "ranking (top-K lists from implicit interactions, full-ranking metrics).") \
   X(train, double, like_threshold, 4.0, "", finite(), \
     "Threshold of the binary task's \"liked\" target.") \
   X(train, int, epochs, 5, "epochs", at_least(1), \
@@ -128,6 +157,10 @@ namespace dnnrec {
     "Momentum of sgd and rmsprop, in [0, 1).") \
   X(train, std::string, loss, "auto", "loss", one_of("auto|mse|huber|bce"), \
     "Loss: auto (mse for rating, bce for binary) | mse | huber | bce.") \
+  X(train, int, negatives, 1, "negatives", at_least(0), \
+    "Ranking task: sampled negatives; bpr pairs each positive with this many uniform " \
+    "negatives (>= 1), two-tower adds this many shared uniform negatives to a batch's " \
+    "in-batch ones.") \
   X(train, double, huber_delta, 1.0, "", greater(0), \
     "Delta of the huber loss, > 0.") \
   X(train, bool, shuffle, true, "", none(), \
@@ -150,7 +183,8 @@ namespace dnnrec {
     "Keep best.pt: the checkpoint with the best monitored metric.") \
   X(train, std::string, monitor, "auto", "monitor", none(), \
     "Metric watched by save_best and early stopping: auto (val_rmse for rating, val_auc for" \
-    " binary) | val_<metric> | train_loss.") \
+    " binary, val_ndcg@K with the first eval.topk for ranking) | val_<metric> | " \
+    "train_loss.") \
   X(train, std::string, mode, "auto", "", one_of("auto|min|max"), \
     "auto (max for auc and accuracy, min otherwise) | min | max.") \
   X(train, bool, save_weights_only, false, "", none(), \
@@ -161,6 +195,17 @@ namespace dnnrec {
     "Smallest change of the monitored metric that counts as an improvement, >= 0.") \
   X(train, bool, restore_best, true, "", none(), \
     "At the end of training, restore the weights of the best epoch (when best is tracked).")
+
+/// How the ranking task is measured.
+#define DNNREC_EVAL_KEYS(X) \
+  X(eval, std::string, exclude, "interactions", "", one_of("interactions|rated"), \
+    "Ranking task: what a user's list leaves out, in evaluation and recommend alike: " \
+    "interactions (the training interactions, and for test the validation ones: RecBole's " \
+    "protocol) | rated (also every movie the user rated below data.min_interaction_rating, " \
+    "as a served list would; random-per-user split only).") \
+  X(eval, std::vector<int64_t>, topk, (std::vector<int64_t>{10, 20}), "topk", positive_list(), \
+    "Ranking task: the cut-offs K of ndcg@K, recall@K, mrr@K, hit@K, precision@K, " \
+    "coverage@K and popularity@K, e.g. 10,20.")
 
 /// Where results go.
 #define DNNREC_OUTPUT_KEYS(X) \
@@ -195,6 +240,11 @@ struct TrainConfig {
   DNNREC_TRAIN_KEYS(DNNREC_CONFIG_MEMBER)
 };
 
+/// How the ranking task is measured.
+struct EvalConfig {
+  DNNREC_EVAL_KEYS(DNNREC_CONFIG_MEMBER)
+};
+
 /// Where results go.
 struct OutputConfig {
   DNNREC_OUTPUT_KEYS(DNNREC_CONFIG_MEMBER)
@@ -208,6 +258,7 @@ struct Config {
   FeaturesConfig features;
   ModelConfig model;
   TrainConfig train;
+  EvalConfig eval;
   OutputConfig output;
 
   /// Checks every field; throws one ConfigError listing every problem.

@@ -105,9 +105,32 @@ struct Recommendation {
   double predicted = 0.0;  ///< predicted rating clipped to the scale, or probability of "liked"
 };
 
-/// The top-k movies of movies.csv the user has not rated, best first.
+/// The top-k movies for a user, best first. A rating or binary model ranks the movies of
+/// movies.csv the user has not rated; a ranking model ranks what its evaluation ranks: every
+/// item of its catalogue but the user's training and validation interactions (the test split's
+/// items stay candidates, so the lists are the ones the test metrics measured).
 std::vector<Recommendation> run_recommend(const std::string& checkpoint,
                                           const std::string& data_dir, int64_t user, int k);
+
+/// One user's list of run_recommend_users.
+struct UserRecommendations {
+  int64_t user = 0;
+  std::vector<Recommendation> items;
+};
+
+/// run_recommend for many users with one restore. `users` empty: every user the model can
+/// rank (a ranking model's users, in its order; else every user with ratings, ascending).
+/// Users it cannot rank are left out with a warning. The lists equal run_recommend's.
+std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoint,
+                                                     const std::string& data_dir,
+                                                     const std::vector<int64_t>& users, int k);
+
+/// The userId column of a CSV file with a header (other columns ignored); DataError with
+/// file:line for a bad id.
+std::vector<int64_t> read_user_ids(const std::string& path);
+
+/// Lists as CSV: userId,rank,movieId,score (rank from 1; scores with 9 significant digits).
+std::string recommendations_csv(const std::vector<UserRecommendations>& lists);
 
 /// A description of a checkpoint (format, config, vocabulary sizes, epoch, metrics) as JSON.
 std::string checkpoint_info_json(const std::string& checkpoint);

@@ -23,6 +23,7 @@
 
 #include "base/config_value.h"
 #include "dnnrec/error.h"
+#include "models/ranker_names.h"
 #include "train/metrics.h"
 
 namespace dnnrec {
@@ -64,7 +65,8 @@ struct Check {
     kFinite,
     kOneOf,
     kNonEmpty,
-    kLayerSizes
+    kLayerSizes,
+    kPositiveList
   };
   Check(Kind k = Kind::kNone, double b = 0) : kind(k), bound(b) {}
   Kind kind;
@@ -82,6 +84,7 @@ Check open_unit() { return {Check::Kind::kOpenUnit}; }
 Check finite() { return {Check::Kind::kFinite}; }
 Check non_empty() { return {Check::Kind::kNonEmpty}; }
 Check layer_sizes() { return {Check::Kind::kLayerSizes}; }
+Check positive_list() { return {Check::Kind::kPositiveList}; }
 // "a|b|c", with an optional "wrong=right" hint.
 Check one_of(const std::string& choices, const std::string& alias = "") {
   Check c(Check::Kind::kOneOf);
@@ -140,13 +143,15 @@ void check_value(const Check& c, const std::string& key, const std::string& valu
 
 void check_value(const Check& c, const std::string& key, const std::vector<int64_t>& value,
                  Problems& p) {
-  if (c.kind != Check::Kind::kLayerSizes) {
+  if (c.kind != Check::Kind::kLayerSizes && c.kind != Check::Kind::kPositiveList) {
     throw std::logic_error(key + ": this check does not apply to a list");
   }
+  const char* what = c.kind == Check::Kind::kLayerSizes ? "layer sizes" : "values";
+  if (c.kind == Check::Kind::kPositiveList && value.empty()) p.add(key, "needs at least one value");
   for (size_t i = 0; i < value.size(); ++i) {
     if (value[i] < 1) {
-      p.add(key, "layer sizes must be >= 1, got " + std::to_string(value[i]) + " at position " +
-                     std::to_string(i + 1));
+      p.add(key, std::string(what) + " must be >= 1, got " + std::to_string(value[i]) +
+                     " at position " + std::to_string(i + 1));
     }
   }
 }
@@ -204,16 +209,18 @@ Field make_field(const char* section, const char* name, const char* flag,
 
 // The rows of config.h, in declaration order.
 const std::vector<Field>& fields() {
-  static const std::vector<Field> table = {DNNREC_DATA_KEYS(DNNREC_FIELD) DNNREC_FEATURES_KEYS(
-      DNNREC_FIELD) DNNREC_MODEL_KEYS(DNNREC_FIELD) DNNREC_TRAIN_KEYS(DNNREC_FIELD)
-                                               DNNREC_OUTPUT_KEYS(DNNREC_FIELD)};
+  static const std::vector<Field> table = {
+      DNNREC_DATA_KEYS(DNNREC_FIELD) DNNREC_FEATURES_KEYS(DNNREC_FIELD)
+          DNNREC_MODEL_KEYS(DNNREC_FIELD) DNNREC_TRAIN_KEYS(DNNREC_FIELD)
+              DNNREC_EVAL_KEYS(DNNREC_FIELD) DNNREC_OUTPUT_KEYS(DNNREC_FIELD)};
   return table;
 }
 
 #undef DNNREC_FIELD
 
 const std::vector<std::string>& section_names() {
-  static const std::vector<std::string> names = {"data", "features", "model", "train", "output"};
+  static const std::vector<std::string> names = {"data",  "features", "model",
+                                                 "train", "eval",     "output"};
   return names;
 }
 
@@ -507,6 +514,7 @@ std::string Config::to_yaml() const {
 
 std::string Config::effective_loss() const {
   if (train.loss != "auto") return train.loss;
+  if (train.task == "ranking") return ranker_loss(model.name);
   return train.task == "binary" ? "bce" : "mse";
 }
 
@@ -514,7 +522,7 @@ namespace {
 
 // Why a features.history value skews with this split, or "".
 std::string history_problem(const std::string& history, const std::string& split) {
-  if (history != "before" || split != "random") return "";
+  if (history != "before" || (split != "random" && split != "random-per-user")) return "";
   return "'before' needs a temporal or leave-last split: with the random split a held-out "
          "rating lies inside its user's timeline, so training on the ratings just before each "
          "example teaches context that no evaluated or served rating has (use others or auto)";
@@ -530,7 +538,7 @@ std::string resolve_history(const std::string& history, const std::string& split
   const std::string problem = history_problem(history, split);
   if (!problem.empty()) throw ConfigError("features.history: " + problem);
   if (history != "auto") return history;
-  return split == "random" ? "others" : "before";
+  return split == "random" || split == "random-per-user" ? "others" : "before";
 }
 
 std::string Config::effective_history() const {
@@ -539,6 +547,11 @@ std::string Config::effective_history() const {
 
 std::string Config::effective_monitor() const {
   if (train.monitor != "auto") return train.monitor;
+  if (train.task == "ranking") {
+    const auto& ks = eval.topk;
+    const bool has_10 = std::find(ks.begin(), ks.end(), 10) != ks.end();
+    return "val_ndcg@" + std::to_string(has_10 || ks.empty() ? 10 : ks.front());
+  }
   return train.task == "binary" ? "val_auc" : "val_rmse";
 }
 
@@ -556,7 +569,41 @@ struct Rule {
   void (*check)(const Config&, Problems&);
 };
 
-bool task_known(const Config& c) { return c.train.task == "rating" || c.train.task == "binary"; }
+bool task_known(const Config& c) {
+  return c.train.task == "rating" || c.train.task == "binary" || c.train.task == "ranking";
+}
+
+// The ranking task takes the ranking models and splits, the other tasks the rest.
+void check_task_model(const Config& c, Problems& p) {
+  if (!task_known(c)) return;
+  const auto& rankers = ranker_names();
+  const bool ranker = std::find(rankers.begin(), rankers.end(), c.model.name) != rankers.end();
+  if (c.train.task == "ranking" && !ranker) {
+    p.add("model.name", quoted(c.model.name) + " is not a ranking model; with train.task " +
+                            "ranking use one of " + join(rankers, " | "));
+  }
+  if (c.train.task != "ranking" && ranker) {
+    p.add("model.name", quoted(c.model.name) + " ranks items: it needs train.task ranking");
+  }
+  if (c.train.task == "ranking" && c.eval.exclude == "rated" && c.data.split == "leave-last") {
+    p.add("eval.exclude",
+          "rated needs the random-per-user split: with leave-last, a movie rated "
+          "after the held-out one would be known before it was rated");
+  }
+  if (c.model.name == "sasrec" && c.features.history_len < 1) {
+    p.add("features.history_len", "sasrec reads the latest history_len items: must be >= 1");
+  }
+  if (c.model.name == "sasrec" && c.model.embedding_dim % c.model.heads != 0) {
+    p.add("model.heads", "model.embedding_dim (" + std::to_string(c.model.embedding_dim) +
+                             ") must be a multiple of the heads (" + std::to_string(c.model.heads) +
+                             ")");
+  }
+  if (c.train.task == "ranking" && c.data.split != "random-per-user" &&
+      c.data.split != "leave-last") {
+    p.add("data.split", "the ranking task splits each user's interactions: random-per-user or " +
+                            std::string("leave-last, got ") + c.data.split);
+  }
+}
 
 void check_ratios(const Config& c, Problems& p) {
   if (!(c.data.val_ratio + c.data.test_ratio < 1)) {
@@ -580,6 +627,11 @@ void check_history(const Config& c, Problems& p) {
 
 void check_loss_task(const Config& c, Problems& p) {
   const TrainConfig& t = c.train;
+  if (t.task == "ranking" && t.loss != "auto") {
+    p.add("train.loss", "the ranking models bring their own loss (" + ranker_loss("bpr") +
+                            " for bpr, " + ranker_loss("two-tower") +
+                            " for two-tower): leave it auto, got " + t.loss);
+  }
   if (!task_known(c)) return;
   if (t.loss == "bce" && t.task != "binary") {
     p.add("train.loss", "bce needs train.task binary, but the task is " + t.task);
@@ -593,13 +645,16 @@ void check_monitor(const Config& c, Problems& p) {
   const TrainConfig& t = c.train;
   if (!task_known(c) || t.monitor == "auto") return;
   std::vector<std::string> monitors = {"auto", "train_loss"};
-  for (const std::string& m : task_metrics(t.task)) monitors.push_back("val_" + m);
+  const std::vector<int> ks(c.eval.topk.begin(), c.eval.topk.end());
+  for (const std::string& m : task_metrics(t.task, ks)) monitors.push_back("val_" + m);
   if (std::find(monitors.begin(), monitors.end(), t.monitor) != monitors.end()) return;
   // A metric of the other task (the default val_rmse with task binary) maps to this task's
   // headline metric; anything else gets the nearest spelling.
   const std::string other = t.task == "binary" ? "rating" : "binary";
   bool other_task = false;
-  for (const std::string& m : task_metrics(other)) other_task |= t.monitor == "val_" + m;
+  if (t.task != "ranking") {
+    for (const std::string& m : task_metrics(other)) other_task |= t.monitor == "val_" + m;
+  }
   const std::string near = other_task ? monitors[2] : nearest(t.monitor, monitors);
   p.add("train.monitor", quoted(t.monitor) + " is not a metric of task " + t.task + " (" +
                              join(monitors, " | ") + ")" +
@@ -609,7 +664,7 @@ void check_monitor(const Config& c, Problems& p) {
 const Rule kRules[] = {
     {"data.test_ratio", check_ratios},   {"data.min_rating", check_rating_scale},
     {"features.history", check_history}, {"train.loss", check_loss_task},
-    {"train.monitor", check_monitor},
+    {"train.monitor", check_monitor},    {"train.task", check_task_model},
 };
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "dnnrec/error.h"
 #include "dnnrec/pipeline.h"
 #include "models/models.h"
+#include "models/ranker_names.h"
 #include "run/launch.h"
 #include "run/resume.h"
 #include "run/sweep.h"
@@ -297,13 +298,34 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
   Command cmd("recommend", "Top-k movies a user has not rated, with titles and scores.");
   cmd.add_checkpoint_flags("Checkpoint file", "FILE");
   cmd.add("user", "Raw userId", "ID");
+  cmd.add("users",
+          "Batch mode: 'all' (every user the model can rank) or a CSV file with a userId column",
+          "all|FILE");
+  cmd.add("output", "Batch mode: write userId,rank,movieId,score here (default: stdout)", "FILE");
   cmd.add("k", "Number of movies (default: 10)", "N");
   cmd.add_flag("json", "Print one JSON object to stdout");
   const auto parsed = cmd.start(args, out);
   if (!parsed) return kExitOk;
   const cxxopts::ParseResult& r = *parsed;
-  const int64_t user = to_int(require(r, "user", "recommend"), "user");
   const int k = static_cast<int>(to_int(get(r, "k", "10"), "k"));
+  if (r.count("users")) {
+    if (r.count("user")) throw ConfigError("recommend: give --user or --users, not both");
+    const std::string users = get(r, "users");
+    const auto lists =
+        run_recommend_users(require(r, "checkpoint", "recommend"), get(r, "data"),
+                            users == "all" ? std::vector<int64_t>{} : read_user_ids(users), k);
+    const std::string text = recommendations_csv(lists);
+    const std::string output = get(r, "output");
+    if (output.empty() || output == "-") {
+      out << text;
+    } else {
+      atomic_write_file(output, text);
+      spdlog::info("{} lists of {} written to {}", lists.size(), k, output);
+    }
+    return kExitOk;
+  }
+  if (r.count("output")) throw ConfigError("recommend: --output goes with --users");
+  const int64_t user = to_int(require(r, "user", "recommend"), "user");
   auto recs = run_recommend(require(r, "checkpoint", "recommend"), get(r, "data"), user, k);
   if (r["json"].as<bool>()) {
     json items = json::array();
@@ -419,10 +441,11 @@ int config(std::vector<std::string> args, std::ostream& out) {
   const cxxopts::ParseResult& r = *parsed;
   if (r["models"].as<bool>()) {
     if (r["json"].as<bool>()) {
-      out << json{{"models", model_names()}}.dump(2) << "\n";
+      out << json{{"models", model_names()}, {"ranking_models", ranker_names()}}.dump(2) << "\n";
       return kExitOk;
     }
     for (const std::string& name : model_names()) out << name << "\n";
+    for (const std::string& name : ranker_names()) out << name << " (train.task ranking)\n";
     return kExitOk;
   }
   if (r["markdown"].as<bool>()) {

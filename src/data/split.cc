@@ -6,6 +6,7 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "data/interactions.h"
 #include "dnnrec/error.h"
 
 namespace dnnrec {
@@ -33,6 +34,33 @@ Split cut(const std::vector<int64_t>& order, const DataConfig& config) {
 
 }  // namespace
 
+Split split_leave_last(const Ratings& ratings, std::vector<int64_t> order) {
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    if (ratings.user[a] != ratings.user[b]) return ratings.user[a] < ratings.user[b];
+    return ratings.timestamp[a] < ratings.timestamp[b];
+  });
+  const auto n = static_cast<int64_t>(order.size());
+  Split split;
+  for (int64_t begin = 0; begin < n;) {
+    int64_t end = begin;
+    while (end < n && ratings.user[order[end]] == ratings.user[order[begin]]) ++end;
+    const int64_t count = end - begin;
+    int64_t train_end = end;
+    if (count >= 3) {
+      split.test.push_back(order[end - 1]);
+      split.val.push_back(order[end - 2]);
+      train_end = end - 2;
+    } else if (count == 2) {
+      split.test.push_back(order[end - 1]);
+      train_end = end - 1;
+    }
+    split.train.insert(split.train.end(), order.begin() + begin, order.begin() + train_end);
+    begin = end;
+  }
+  sort_all(split);
+  return split;
+}
+
 Split split_ratings(const Ratings& ratings, const DataConfig& config) {
   const auto n = static_cast<int64_t>(ratings.size());
   if (n == 0) throw DataError("split: there are no ratings to split");
@@ -49,29 +77,13 @@ Split split_ratings(const Ratings& ratings, const DataConfig& config) {
     });
     split = cut(order, config);
   } else if (config.split == "leave-last") {
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      if (ratings.user[a] != ratings.user[b]) return ratings.user[a] < ratings.user[b];
-      return ratings.timestamp[a] < ratings.timestamp[b];
-    });
-    for (int64_t begin = 0; begin < n;) {
-      int64_t end = begin;
-      while (end < n && ratings.user[order[end]] == ratings.user[order[begin]]) ++end;
-      const int64_t count = end - begin;
-      int64_t train_end = end;
-      if (count >= 3) {
-        split.test.push_back(order[end - 1]);
-        split.val.push_back(order[end - 2]);
-        train_end = end - 2;
-      } else if (count == 2) {
-        split.test.push_back(order[end - 1]);
-        train_end = end - 1;
-      }
-      split.train.insert(split.train.end(), order.begin() + begin, order.begin() + train_end);
-      begin = end;
-    }
+    return split_leave_last(ratings, std::move(order));
+  } else if (config.split == "random-per-user") {
+    return split_random_per_user(ratings, order, config.val_ratio, config.test_ratio,
+                                 static_cast<uint64_t>(config.split_seed));
   } else {
     throw ConfigError("data.split: unknown split '" + config.split +
-                      "' (random | temporal | leave-last)");
+                      "' (random | temporal | leave-last | random-per-user)");
   }
   sort_all(split);
   return split;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "base/runtime.h"
@@ -19,6 +20,7 @@
 #include "data/split.h"
 #include "dnnrec/error.h"
 #include "dnnrec/pipeline.h"
+#include "run/ranking_run.h"
 #include "run/run_common.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -104,10 +106,64 @@ std::string predictions_csv(const std::vector<int64_t>& users, const std::vector
   return text;
 }
 
+// A non-negative integer id from a CSV field; DataError naming file:line otherwise.
+int64_t parse_id(const std::string& text, const char* column, const std::string& file,
+                 int64_t line) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v < 0) {
+    throw DataError(file, line,
+                    std::string("column '") + column + "': \"" + text + "\" is not a valid id");
+  }
+  return static_cast<int64_t>(v);
+}
+
 }  // namespace
+
+std::vector<int64_t> read_user_ids(const std::string& path) {
+  std::vector<int64_t> users;
+  const std::string name = fs::path(path).filename().string();
+  try {
+    io::CSVReader<1, io::trim_chars<' ', '\t'>, io::double_quote_escape<',', '"'>> reader(path);
+    reader.read_header(io::ignore_extra_column, "userId");
+    std::string text;
+    while (reader.read_row(text)) {
+      users.push_back(parse_id(text, "userId", name, reader.get_file_line()));
+    }
+  } catch (const io::error::base& e) {
+    throw DataError(name + ": " + e.what());
+  }
+  return users;
+}
+
+std::string recommendations_csv(const std::vector<UserRecommendations>& lists) {
+  std::string text = "userId,rank,movieId,score\n";
+  for (const auto& list : lists) {
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      text += std::to_string(list.user) + "," + std::to_string(i + 1) + "," +
+              std::to_string(list.items[i].movie) + ",";
+      append_number(text, list.items[i].score);
+      text += '\n';
+    }
+  }
+  return text;
+}
 
 EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
                         const std::string& split_name, const std::string& predictions) {
+  if (load_checkpoint(checkpoint).config.train.task == "ranking") {
+    if (!predictions.empty()) {
+      throw ConfigError("--predictions writes rating predictions; for a ranking model write " +
+                        std::string("the lists with dnnrec recommend --users all --output"));
+    }
+    RestoredRanking r = restore_ranking(checkpoint, data_dir);
+    EvalResult result;
+    result.checkpoint = checkpoint;
+    result.split = split_name;
+    result.metrics = evaluate_restored(r, split_name, &result.examples);
+    return result;
+  }
   Restored r = restore(checkpoint, data_dir);
   const std::vector<int64_t>* rows = nullptr;
   if (split_name == "test") rows = &r.split.test;
@@ -210,6 +266,10 @@ std::vector<std::string> checkpoints_of(const std::string& path) {
 
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
                           const std::string& input, const std::string& output) {
+  if (load_checkpoint(checkpoint).config.train.task == "ranking") {
+    throw ConfigError(checkpoint + " is a ranking model: it ranks items rather than predicting " +
+                      "ratings; use dnnrec recommend");
+  }
   Restored r = restore(checkpoint, data_dir);
   std::vector<int64_t> users, movies;
   const std::string name = fs::path(input).filename().string();
@@ -218,19 +278,8 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
     reader.read_header(io::ignore_extra_column, "userId", "movieId");
     std::string user_text, movie_text;
     while (reader.read_row(user_text, movie_text)) {
-      auto parse = [&](const std::string& text, const char* column) {
-        char* end = nullptr;
-        errno = 0;
-        const long long v = std::strtoll(text.c_str(), &end, 10);
-        if (text.empty() || *end != '\0' || errno != 0 || v < 0) {
-          throw DataError(
-              name, reader.get_file_line(),
-              std::string("column '") + column + "': \"" + text + "\" is not a valid id");
-        }
-        return static_cast<int64_t>(v);
-      };
-      users.push_back(parse(user_text, "userId"));
-      movies.push_back(parse(movie_text, "movieId"));
+      users.push_back(parse_id(user_text, "userId", name, reader.get_file_line()));
+      movies.push_back(parse_id(movie_text, "movieId", name, reader.get_file_line()));
     }
   } catch (const io::error::base& e) {
     throw DataError(name + ": " + e.what());
@@ -258,10 +307,28 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
   return result;
 }
 
-std::vector<Recommendation> run_recommend(const std::string& checkpoint,
-                                          const std::string& data_dir, int64_t user, int k) {
-  if (k <= 0) throw ConfigError("-k must be at least 1");
-  Restored r = restore(checkpoint, data_dir);
+namespace {
+
+bool is_ranking(const std::string& checkpoint) {
+  return load_checkpoint(checkpoint).config.train.task == "ranking";
+}
+
+Recommendation recommendation(const MovieLens& data, int64_t movie_id, double score,
+                              double predicted) {
+  Recommendation rec;
+  rec.movie = movie_id;
+  if (const Movie* movie = data.find_movie(movie_id)) {
+    rec.title = movie->title;
+    for (size_t g = 0; g < movie->genres.size(); ++g)
+      rec.genres += (g ? "|" : "") + movie->genres[g];
+  }
+  rec.score = score;
+  rec.predicted = predicted;
+  return rec;
+}
+
+// A rating or binary model's list for one user: every unrated movie scored, best first.
+std::vector<Recommendation> recommend_one(Restored& r, int64_t user, int k) {
   const Ratings& ratings = r.data.ratings;
   std::unordered_set<int64_t> rated;
   for (size_t i = 0; i < ratings.size(); ++i) {
@@ -296,17 +363,88 @@ std::vector<Recommendation> run_recommend(const std::string& checkpoint,
   });
   std::vector<Recommendation> result;
   for (size_t i = 0; i < top; ++i) {
-    const Movie* movie = r.data.find_movie(movies[order[i]]);
-    Recommendation rec;
-    rec.movie = movies[order[i]];
-    rec.title = movie->title;
-    for (size_t g = 0; g < movie->genres.size(); ++g)
-      rec.genres += (g ? "|" : "") + movie->genres[g];
-    rec.score = score[order[i]];
-    rec.predicted = shown[order[i]];
-    result.push_back(rec);
+    result.push_back(recommendation(r.data, movies[order[i]], score[order[i]], shown[order[i]]));
   }
   return result;
+}
+
+// A ranking model's lists: its users (all of them for an empty `users`), unknown ones skipped.
+std::vector<UserRecommendations> recommend_ranking(const std::string& checkpoint,
+                                                   const std::string& data_dir,
+                                                   const std::vector<int64_t>& users, int k) {
+  RestoredRanking r = restore_ranking(checkpoint, data_dir);
+  const InteractionIndex& index = r.ranking.index;
+  std::vector<int64_t> rows;
+  if (users.empty()) {
+    for (int64_t u = 0; u < index.n_users(); ++u) rows.push_back(u);
+  } else {
+    std::unordered_map<int64_t, int64_t> row_of;
+    for (int64_t u = 0; u < index.n_users(); ++u) row_of[index.users[static_cast<size_t>(u)]] = u;
+    int64_t unknown = 0;
+    for (int64_t user : users) {
+      const auto it = row_of.find(user);
+      if (it == row_of.end()) {
+        ++unknown;
+        if (users.size() == 1) {
+          throw DataError("user " + std::to_string(user) + " has no training interactions in " +
+                          "this model's data (interactions are ratings >= " +
+                          std::to_string(r.ckpt.config.data.min_interaction_rating) +
+                          " after the k-core filter)");
+        }
+        continue;
+      }
+      rows.push_back(it->second);
+    }
+    if (unknown > 0) spdlog::warn("{} users without training interactions left out", unknown);
+  }
+  const auto lists = rank_users(r, rows, k);
+  torch::NoGradGuard no_grad;
+  std::vector<UserRecommendations> out;
+  for (size_t j = 0; j < rows.size(); ++j) {
+    UserRecommendations recs;
+    recs.user = index.users[static_cast<size_t>(rows[j])];
+    const torch::Tensor scores = r.model->score(user_block(index, {rows[j]}));
+    for (int64_t item : lists[j]) {
+      const double score = scores[0][item].item<double>();
+      recs.items.push_back(
+          recommendation(r.data, index.items[static_cast<size_t>(item)], score, score));
+    }
+    out.push_back(std::move(recs));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoint,
+                                                     const std::string& data_dir,
+                                                     const std::vector<int64_t>& users, int k) {
+  if (k <= 0) throw ConfigError("-k must be at least 1");
+  if (is_ranking(checkpoint)) return recommend_ranking(checkpoint, data_dir, users, k);
+  Restored r = restore(checkpoint, data_dir);
+  std::vector<int64_t> wanted = users;
+  if (wanted.empty()) {
+    wanted = r.data.ratings.user;
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+  }
+  std::vector<UserRecommendations> out;
+  int64_t unknown = 0;
+  for (int64_t user : wanted) {
+    try {
+      out.push_back({user, recommend_one(r, user, k)});
+    } catch (const DataError&) {
+      if (wanted.size() == 1) throw;
+      ++unknown;
+    }
+  }
+  if (unknown > 0) spdlog::warn("{} users without ratings left out", unknown);
+  return out;
+}
+
+std::vector<Recommendation> run_recommend(const std::string& checkpoint,
+                                          const std::string& data_dir, int64_t user, int k) {
+  return run_recommend_users(checkpoint, data_dir, {user}, k).front().items;
 }
 
 std::string checkpoint_info_json(const std::string& checkpoint) {

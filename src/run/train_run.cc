@@ -9,6 +9,7 @@
 
 #include "dnnrec/error.h"
 #include "dnnrec/pipeline.h"
+#include "run/ranking_run.h"
 #include "run/resume.h"
 #include "run/run_common.h"
 #include "run/train_run.h"
@@ -88,9 +89,6 @@ CheckpointMeta checkpoint_meta(const TrainRun& run, int epoch,
   return meta;
 }
 
-namespace {
-
-// Opens the run: train log, command.txt and config.yaml, threads, device, seed, machine.
 void start_run(TrainRun& run, const std::string& command_line) {
   const Config& config = run.config;
   TrainResult& result = run.result;
@@ -112,6 +110,8 @@ void start_run(TrainRun& run, const std::string& command_line) {
   result.machine = machine_info().summary();
   spdlog::info("machine: {}", result.machine);
 }
+
+namespace {
 
 // Loads, splits and featurises the data: the three splits as tensors on the run's device.
 void load_and_featurise(TrainRun& run) {
@@ -304,6 +304,10 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
                       const std::string& resume = "", ProcessGroup* group = nullptr) {
   TrainRun run(std::move(config), group);
   start_run(run, command_line);
+  if (run.config.train.task == "ranking") {
+    if (!resume.empty()) throw ConfigError("--resume: the ranking task does not resume yet");
+    return train_ranking(run, dry_run);
+  }
   load_and_featurise(run);
   build_model(run);
   if (dry_run) {

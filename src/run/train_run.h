@@ -59,6 +59,9 @@ struct TrainRun {
   std::string last_good;  ///< the last checkpoint written, named when a write fails
 };
 
+/// Opens the run: train log, command.txt and config.yaml, threads, device, seed, machine.
+void start_run(TrainRun& run, const std::string& command_line);
+
 /// The metadata of a checkpoint of `run` written now, after `epoch` epochs, with `metrics`
 /// (that epoch's logs); with the training state for --resume unless `weights_only`.
 CheckpointMeta checkpoint_meta(const TrainRun& run, int epoch,

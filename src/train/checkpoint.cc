@@ -154,7 +154,7 @@ uint32_t crc32(const void* data, size_t size) {
 }
 
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
-                     const FeatureVocabs& vocabs, RecModelImpl& model,
+                     const FeatureVocabs& vocabs, torch::nn::Module& model,
                      const ModelOptimizer* optimizer) {
   torch::serialize::OutputArchive archive;
   archive.write("meta_dnnrec_version", c10::IValue(meta.dnnrec_version));
@@ -348,7 +348,7 @@ RecModel Checkpoint::make_model(const FeatureSpec& spec) const {
   return model;
 }
 
-void Checkpoint::load_model(RecModelImpl& model) const {
+void Checkpoint::load_model(torch::nn::Module& model) const {
   try {
     auto archive = open_payload(payload);
     torch::serialize::InputArchive model_archive;

@@ -50,7 +50,7 @@ struct Checkpoint {
   /// Builds the model named in the config and loads its weights.
   RecModel make_model(const FeatureSpec& spec) const;
   /// Loads weights into an already built model of the right shape.
-  void load_model(RecModelImpl& model) const;
+  void load_model(torch::nn::Module& model) const;
   /// Loads optimizer state; false when the checkpoint holds weights only.
   bool load_optimizer(ModelOptimizer& optimizer) const;
   /// A checksum of the model's weights alone (8 hex digits): equal weights, equal digest,
@@ -62,7 +62,7 @@ struct Checkpoint {
 
 /// Writes a checkpoint atomically (temporary file, flush, rename). optimizer may be null.
 void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
-                     const FeatureVocabs& vocabs, RecModelImpl& model,
+                     const FeatureVocabs& vocabs, torch::nn::Module& model,
                      const ModelOptimizer* optimizer);
 
 /// Reads and verifies a checkpoint; throws CheckpointError for a missing, truncated,

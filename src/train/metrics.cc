@@ -109,12 +109,28 @@ const std::vector<MetricInfo>& metric_table() {
   return table;
 }
 
-std::vector<std::string> task_metrics(const std::string& task) {
+const std::vector<RankingMetricInfo>& ranking_metric_table() {
+  static const std::vector<RankingMetricInfo> table = {
+      {"ndcg", true},      {"recall", true},   {"mrr", true},         {"hit", true},
+      {"precision", true}, {"coverage", true}, {"popularity", false},
+  };
+  return table;
+}
+
+std::vector<std::string> task_metrics(const std::string& task, const std::vector<int>& ks) {
   std::vector<std::string> names;
+  if (task == "ranking") {
+    for (int k : ks) {
+      for (const RankingMetricInfo& m : ranking_metric_table()) {
+        names.push_back(std::string(m.name) + "@" + std::to_string(k));
+      }
+    }
+    return names;
+  }
   for (const MetricInfo& m : metric_table()) {
     if (task == m.task) names.push_back(m.name);
   }
-  if (names.empty()) throw ConfigError("unknown task '" + task + "' (rating | binary)");
+  if (names.empty()) throw ConfigError("unknown task '" + task + "' (rating | binary | ranking)");
   return names;
 }
 
@@ -142,6 +158,10 @@ bool metric_higher_is_better(const std::string& name) {
   }
   for (const MetricInfo& m : metric_table()) {
     if (base == m.name) return m.higher_is_better;
+  }
+  const std::string ranking = base.substr(0, base.find('@'));
+  for (const RankingMetricInfo& m : ranking_metric_table()) {
+    if (ranking == m.name && base.size() > ranking.size()) return m.higher_is_better;
   }
   return false;  // losses
 }

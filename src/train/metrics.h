@@ -27,15 +27,26 @@ struct MetricInfo {
 /// Every metric, in the order reports list them.
 const std::vector<MetricInfo>& metric_table();
 
-/// Metric names of a task: rating -> rmse, mae; binary -> auc, logloss, accuracy.
-std::vector<std::string> task_metrics(const std::string& task);
+/// A ranking metric at a cut-off K, named "<name>@K" (ranking_metrics.h computes them).
+struct RankingMetricInfo {
+  const char* name;  ///< ndcg, recall, mrr, hit, precision, coverage, popularity
+  bool higher_is_better;
+};
+
+/// Every ranking metric, in the order reports list them.
+const std::vector<RankingMetricInfo>& ranking_metric_table();
+
+/// Metric names of a task: rating -> rmse, mae; binary -> auc, logloss, accuracy; ranking ->
+/// each ranking metric at each K of `ks` (ndcg@10, recall@10, ..., ndcg@20, ...).
+std::vector<std::string> task_metrics(const std::string& task, const std::vector<int>& ks = {});
 
 /// Every metric of the task, by name. Throws Error on size mismatch.
 std::map<std::string, double> compute_metrics(const std::string& task,
                                               const std::vector<float>& pred,
                                               const std::vector<float>& target);
 
-/// True when larger is better (auc, accuracy); accepts the monitor spelling (val_auc).
+/// True when larger is better (auc, accuracy, ndcg@10); accepts the monitor spelling
+/// (val_auc).
 bool metric_higher_is_better(const std::string& name);
 
 }  // namespace dnnrec

@@ -94,7 +94,7 @@ DNNREC_SIMD_KERNEL(void, apply_update,
 
 }  // namespace
 
-ModelOptimizer::ModelOptimizer(const TrainConfig& config, RecModelImpl& model)
+ModelOptimizer::ModelOptimizer(const TrainConfig& config, torch::nn::Module& model)
     : config_(config), lr_(config.lr) {
   if (config.optimizer == "adam") {
     rule_ = Rule::kAdam;

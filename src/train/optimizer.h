@@ -35,7 +35,7 @@ class ModelOptimizer {
  public:
   /// The rule named in config (adam, adamw, sgd, adagrad, rmsprop); weight_decay applies to
   /// dense weights only, never to embedding tables. Throws ConfigError.
-  ModelOptimizer(const TrainConfig& config, RecModelImpl& model);
+  ModelOptimizer(const TrainConfig& config, torch::nn::Module& model);
   ~ModelOptimizer();
 
   /// Drops every parameter's gradient.

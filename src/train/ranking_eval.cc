@@ -52,6 +52,22 @@ InteractionIndex index_interactions(const Ratings& ratings, const Split& split) 
   return index;
 }
 
+std::vector<std::vector<int64_t>> top_k_lists(const InteractionIndex& index,
+                                              const torch::Tensor& scores,
+                                              const std::vector<int64_t>& users,
+                                              const std::string& part, int k) {
+  std::vector<std::vector<int64_t>> lists(users.size());
+  const float* data = scores.data_ptr<float>();
+  const int64_t n = index.n_items();
+  at::parallel_for(0, static_cast<int64_t>(users.size()), 16, [&](int64_t from, int64_t to) {
+    for (int64_t j = from; j < to; ++j) {
+      const int64_t u = users[static_cast<size_t>(j)];
+      lists[static_cast<size_t>(j)] = top_k(data + j * n, n, excluded_items(index, u, part), k);
+    }
+  });
+  return lists;
+}
+
 std::map<std::string, double> evaluate_ranking(const InteractionIndex& index,
                                                const BlockScorer& scorer, const std::string& part,
                                                const std::vector<int>& ks, int64_t block) {
@@ -62,16 +78,12 @@ std::map<std::string, double> evaluate_ranking(const InteractionIndex& index,
   for (int64_t begin = 0; begin < index.n_users(); begin += block) {
     const int64_t end = std::min(index.n_users(), begin + block);
     const torch::Tensor scores = scorer(begin, end).to(torch::kFloat).contiguous();
+    std::vector<int64_t> users(static_cast<size_t>(end - begin));
+    for (int64_t u = begin; u < end; ++u) users[static_cast<size_t>(u - begin)] = u;
+    const auto lists = top_k_lists(index, scores, users, part, metrics.max_k());
+    // Added in user order, so the sums do not depend on the threads.
     for (int64_t u = begin; u < end; ++u) {
-      const auto& relevant = held_out[static_cast<size_t>(u)];
-      if (relevant.empty()) continue;
-      std::vector<int64_t> excluded = index.train[static_cast<size_t>(u)];
-      if (part == "test") {
-        const auto& val = index.val[static_cast<size_t>(u)];
-        excluded.insert(excluded.end(), val.begin(), val.end());
-      }
-      const float* row = scores.data_ptr<float>() + (u - begin) * index.n_items();
-      metrics.add(top_k(row, index.n_items(), excluded, metrics.max_k()), relevant);
+      metrics.add(lists[static_cast<size_t>(u - begin)], held_out[static_cast<size_t>(u)]);
     }
   }
   return metrics.result();
@@ -86,7 +98,21 @@ BlockScorer popularity_scorer(const InteractionIndex& index) {
   };
 }
 
-BlockScorer itemknn_scorer(const InteractionIndex& index, int64_t neighbours) {
+std::vector<int64_t> excluded_items(const InteractionIndex& index, int64_t user,
+                                    const std::string& part) {
+  std::vector<int64_t> excluded = index.train[static_cast<size_t>(user)];
+  if (part == "test") {
+    const auto& val = index.val[static_cast<size_t>(user)];
+    excluded.insert(excluded.end(), val.begin(), val.end());
+  }
+  if (!index.also_excluded.empty()) {
+    const auto& also = index.also_excluded[static_cast<size_t>(user)];
+    excluded.insert(excluded.end(), also.begin(), also.end());
+  }
+  return excluded;
+}
+
+torch::Tensor itemknn_weights(const InteractionIndex& index, int64_t neighbours) {
   const torch::Tensor x = index.train_matrix();
   const torch::Tensor norms = x.sum(0).sqrt();  // 0/1 columns: the norm is sqrt(count)
   torch::Tensor sim = torch::matmul(x.t(), x) / (norms.unsqueeze(1) * norms.unsqueeze(0) + 1e-8);
@@ -94,14 +120,24 @@ BlockScorer itemknn_scorer(const InteractionIndex& index, int64_t neighbours) {
   // For each target item (column) keep its `neighbours` most similar items (rows).
   const int64_t keep = std::min<int64_t>(neighbours, index.n_items());
   const torch::Tensor top = std::get<1>(sim.topk(keep, /*dim=*/0));
-  const torch::Tensor weights = torch::zeros_like(sim).scatter_(0, top, sim.gather(0, top));
+  return torch::zeros_like(sim).scatter_(0, top, sim.gather(0, top));
+}
+
+BlockScorer itemknn_scorer(const InteractionIndex& index, int64_t neighbours) {
+  const torch::Tensor x = index.train_matrix();
+  const torch::Tensor weights = itemknn_weights(index, neighbours);
   return [x, weights](int64_t begin, int64_t end) {
     return torch::matmul(x.slice(0, begin, end), weights);
   };
 }
 
-BlockScorer ease_scorer(const InteractionIndex& index, double lambda, int64_t max_bytes) {
-  const int64_t n = index.n_items();
+torch::Tensor ease_weights(const InteractionIndex& index, double lambda, int64_t max_bytes) {
+  check_ease_memory(index.n_items(), max_bytes);
+  const torch::Tensor x = index.train_matrix();
+  return ease_from_gram(torch::matmul(x.t(), x).to(torch::kDouble), lambda);
+}
+
+void check_ease_memory(int64_t n, int64_t max_bytes) {
   // The Gram matrix, its inverse and B, in double while inverting.
   const int64_t need = 3 * n * n * static_cast<int64_t>(sizeof(double));
   if (need > max_bytes) {
@@ -110,13 +146,19 @@ BlockScorer ease_scorer(const InteractionIndex& index, double lambda, int64_t ma
                       std::to_string(max_bytes >> 20) +
                       " MiB; filter rare items (data.min_item_interactions)");
   }
-  const torch::Tensor x = index.train_matrix();
-  torch::Tensor gram = torch::matmul(x.t(), x).to(torch::kDouble);
+}
+
+torch::Tensor ease_from_gram(torch::Tensor gram, double lambda) {
   gram.diagonal().add_(lambda);
   const torch::Tensor p = torch::linalg_inv(gram);
   torch::Tensor b = -p / p.diagonal().unsqueeze(0);
   b.diagonal().zero_();
-  const torch::Tensor weights = b.to(torch::kFloat);
+  return b.to(torch::kFloat);
+}
+
+BlockScorer ease_scorer(const InteractionIndex& index, double lambda, int64_t max_bytes) {
+  const torch::Tensor x = index.train_matrix();
+  const torch::Tensor weights = ease_weights(index, lambda, max_bytes);
   return [x, weights](int64_t begin, int64_t end) {
     return torch::matmul(x.slice(0, begin, end), weights);
   };

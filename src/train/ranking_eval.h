@@ -22,6 +22,9 @@ struct InteractionIndex {
   std::vector<int64_t> users;                          ///< raw userId of each user index
   std::vector<int64_t> items;                          ///< raw movieId of each item index
   std::vector<std::vector<int64_t>> train, val, test;  ///< per user: item indices
+  /// Per user: items left out of every ranking besides the interactions (eval.exclude rated:
+  /// the movies the user rated below the interaction threshold); empty lists by default.
+  std::vector<std::vector<int64_t>> also_excluded;
   int64_t n_users() const { return static_cast<int64_t>(users.size()); }
   int64_t n_items() const { return static_cast<int64_t>(items.size()); }
   /// Each item's number of training interactions.
@@ -42,6 +45,35 @@ using BlockScorer = std::function<torch::Tensor(int64_t begin, int64_t end)>;
 std::map<std::string, double> evaluate_ranking(const InteractionIndex& index,
                                                const BlockScorer& scorer, const std::string& part,
                                                const std::vector<int>& ks, int64_t block = 512);
+
+/// ItemKNN's item-item weights [n_items, n_items]: cosine similarity of the items' training
+/// columns, each target item (column) keeping its `neighbours` most similar items (itself
+/// excluded), the rest zero.
+torch::Tensor itemknn_weights(const InteractionIndex& index, int64_t neighbours);
+
+/// EASE's item-item weights B [n_items, n_items] (Steck 2019). Throws ConfigError when the
+/// item-item matrices would need more than `max_bytes`, naming the limit.
+torch::Tensor ease_weights(const InteractionIndex& index, double lambda,
+                           int64_t max_bytes = int64_t{8} << 30);
+
+/// Throws ConfigError when EASE's item-item matrices for n items would need more than
+/// max_bytes, naming the limit.
+void check_ease_memory(int64_t n, int64_t max_bytes);
+
+/// EASE's B from a (double) Gram matrix: P = (G + lambda I)^-1, B = -P / diag(P), diag(B) = 0.
+torch::Tensor ease_from_gram(torch::Tensor gram, double lambda);
+
+/// The items ranking leaves out for `user`: the training items, for "test" also the
+/// validation items (what a served list leaves out too), and the user's also_excluded.
+std::vector<int64_t> excluded_items(const InteractionIndex& index, int64_t user,
+                                    const std::string& part);
+
+/// The top-k lists of `users` from their rows of `scores` ([users, n_items], contiguous float),
+/// leaving out excluded_items(user, part); users in parallel.
+std::vector<std::vector<int64_t>> top_k_lists(const InteractionIndex& index,
+                                              const torch::Tensor& scores,
+                                              const std::vector<int64_t>& users,
+                                              const std::string& part, int k);
 
 /// Popularity: every user gets the items' training interaction counts as scores.
 BlockScorer popularity_scorer(const InteractionIndex& index);

@@ -12,26 +12,41 @@ namespace dnnrec {
 
 std::vector<int64_t> top_k(const float* scores, int64_t n_items,
                            const std::vector<int64_t>& excluded, int k) {
-  std::vector<bool> skip(static_cast<size_t>(n_items), false);
+  if (k <= 0 || n_items <= 0) return {};
+  // One pass keeping the k best so far in a heap whose top is the worst of them: most items
+  // lose to it at the first comparison, so a user costs about one read of their scores.
+  thread_local std::vector<uint8_t> skip;
+  if (skip.size() < static_cast<size_t>(n_items)) skip.resize(static_cast<size_t>(n_items), 0);
   for (int64_t item : excluded) {
-    if (item >= 0 && item < n_items) skip[static_cast<size_t>(item)] = true;
+    if (item >= 0 && item < n_items) skip[static_cast<size_t>(item)] = 1;
   }
-  std::vector<int64_t> candidates;
-  candidates.reserve(static_cast<size_t>(n_items));
-  for (int64_t item = 0; item < n_items; ++item) {
-    if (!skip[static_cast<size_t>(item)]) candidates.push_back(item);
-  }
-  // Better score first, then the lower index; NaN ranks last.
-  auto better = [scores](int64_t a, int64_t b) {
-    const float sa = std::isnan(scores[a]) ? -std::numeric_limits<float>::infinity() : scores[a];
-    const float sb = std::isnan(scores[b]) ? -std::numeric_limits<float>::infinity() : scores[b];
-    return sa != sb ? sa > sb : a < b;
+  using Entry = std::pair<float, int64_t>;
+  // Better score first, then the lower index; NaN counts as -inf (ranks last).
+  auto better = [](const Entry& a, const Entry& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
   };
-  const size_t keep = std::min(candidates.size(), static_cast<size_t>(std::max(k, 0)));
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(keep),
-                    candidates.end(), better);
-  candidates.resize(keep);
-  return candidates;
+  std::vector<Entry> heap;
+  heap.reserve(static_cast<size_t>(k));
+  for (int64_t item = 0; item < n_items; ++item) {
+    if (skip[static_cast<size_t>(item)]) continue;
+    const float raw = scores[item];
+    const Entry entry{std::isnan(raw) ? -std::numeric_limits<float>::infinity() : raw, item};
+    if (heap.size() < static_cast<size_t>(k)) {
+      heap.push_back(entry);
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (better(entry, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = entry;
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  }
+  for (int64_t item : excluded) {
+    if (item >= 0 && item < n_items) skip[static_cast<size_t>(item)] = 0;
+  }
+  std::sort(heap.begin(), heap.end(), better);
+  std::vector<int64_t> out(heap.size());
+  for (size_t i = 0; i < heap.size(); ++i) out[i] = heap[i].second;
+  return out;
 }
 
 RankingMetrics::RankingMetrics(std::vector<int> ks, std::vector<int64_t> popularity)

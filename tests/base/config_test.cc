@@ -42,8 +42,8 @@ TEST(ConfigTest, DefaultsValidate) { EXPECT_NO_THROW(Config().validate()); }
 
 TEST(ConfigTest, FieldTableCoversEveryMemberOnce) {
   const auto& fields = config_fields();
-  // 9 data + 7 features + 8 model + 35 train + 2 output members in config.h.
-  EXPECT_EQ(fields.size(), 9u + 7u + 8u + 35u + 2u);
+  // 12 data + 7 features + 15 model + 36 train + 2 eval + 2 output members in config.h.
+  EXPECT_EQ(fields.size(), 12u + 7u + 15u + 36u + 2u + 2u);
   std::set<std::string> keys;
   std::set<std::string> flags;
   for (const FieldInfo& f : fields) {
@@ -268,7 +268,7 @@ TEST(ConfigTest, YamlShapeErrors) {
   Config c;
   EXPECT_EQ(config_error([&] { c.merge_yaml_string("- 1\n- 2\n", "x.yaml"); }),
             "x.yaml: line 1: the top level must be a map of sections (data, features, model, "
-            "train, output)");
+            "train, eval, output)");
   EXPECT_EQ(config_error([&] { c.merge_yaml_string("train: 5\n", "x.yaml"); }),
             "x.yaml: line 1: section 'train' must be a map of keys");
   EXPECT_EQ(config_error([&] { c.merge_yaml_string("train:\n  lr: [1, 2]\n", "x.yaml"); }),
@@ -366,8 +366,8 @@ TEST(ConfigTest, ValidateCollectsEveryProblem) {
   c.train.optimizer = "adamm";
   const std::string message = config_error([&] { c.validate(); });
   EXPECT_EQ(message,
-            "data.split: must be one of random | temporal | leave-last, got 'randm'; did you "
-            "mean 'random'?\n"
+            "data.split: must be one of random | temporal | leave-last | random-per-user, got "
+            "'randm'; did you mean 'random'?\n"
             "data.val_ratio + data.test_ratio: must be < 1 (something must be left to train "
             "on), got 0.6 + 0.5\n"
             "model.embedding_dim: must be >= 1, got 0\n"
@@ -471,6 +471,56 @@ TEST(ConfigTest, EffectiveLossAndMode) {
   c.train.task = "rating";
   c.train.loss = "huber";
   EXPECT_EQ(c.effective_loss(), "huber");
+}
+
+TEST(ConfigTest, TheRankingTaskTakesRankingModelsSplitsAndMetrics) {
+  Config c;
+  c.train.task = "ranking";
+  c.data.split = "random-per-user";
+  c.model.name = "ease";
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_EQ(c.effective_monitor(), "val_ndcg@10");
+  EXPECT_EQ(c.effective_mode(), "max");
+  EXPECT_EQ(c.effective_loss(), "none");
+  c.model.name = "two-tower";
+  EXPECT_EQ(c.effective_loss(), "sampled-softmax");
+  c.eval.topk = {5, 50};
+  EXPECT_EQ(c.effective_monitor(), "val_ndcg@5");
+  c.train.monitor = "val_recall@50";
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_EQ(c.effective_mode(), "max");
+  c.train.monitor = "val_recall@10";  // not a cut-off of eval.topk
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }), "did you mean 'val_recall@50'?"));
+  c.train.monitor = "val_rmse";
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }), "is not a metric of task ranking"));
+  c.train.monitor = "auto";
+  c.eval.topk = {};
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }), "eval.topk: needs at least one value"));
+  c.eval.topk = {10, 0};
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "eval.topk: values must be >= 1, got 0 at position 2"));
+  c.eval.topk = {10};
+  c.model.name = "dnn";
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "model.name: 'dnn' is not a ranking model; with train.task ranking use one "
+                       "of pop | itemknn | ease | bpr | two-tower | sasrec"));
+  c.model.name = "bpr";
+  c.data.split = "random";
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "data.split: the ranking task splits each user's interactions"));
+  c.data.split = "leave-last";
+  c.train.loss = "mse";
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }), "train.loss: the ranking models"));
+
+  Config rating;
+  rating.model.name = "ease";
+  EXPECT_TRUE(contains(config_error([&] { rating.validate(); }),
+                       "model.name: 'ease' ranks items: it needs train.task ranking"));
+  // random-per-user serves the rating task too, with the others history of a random split.
+  rating.model.name = "dnn";
+  rating.data.split = "random-per-user";
+  EXPECT_NO_THROW(rating.validate());
+  EXPECT_EQ(rating.effective_history(), "others");
 }
 
 }  // namespace

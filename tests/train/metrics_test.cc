@@ -100,7 +100,11 @@ TEST(MetricsTest, ComputeMetricsNamesByTask) {
 
   EXPECT_EQ(task_metrics("rating"), (std::vector<std::string>{"rmse", "mae"}));
   EXPECT_EQ(task_metrics("binary"), (std::vector<std::string>{"auc", "logloss", "accuracy"}));
-  EXPECT_THROW(task_metrics("ranking"), Error);
+  EXPECT_TRUE(task_metrics("ranking").empty());  // no cut-offs given
+  EXPECT_EQ(task_metrics("ranking", {5}),
+            (std::vector<std::string>{"ndcg@5", "recall@5", "mrr@5", "hit@5", "precision@5",
+                                      "coverage@5", "popularity@5"}));
+  EXPECT_THROW(task_metrics("ranknig"), Error);
 }
 
 TEST(MetricsTest, BadInputThrows) {

@@ -1,0 +1,413 @@
+// The ranking models: popularity, ItemKNN, EASE, BPR-MF and a two-tower retrieval model.
+#include "models/rankers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <map>
+
+#include "dnnrec/error.h"
+#include "models/models.h"
+
+namespace dnnrec {
+
+torch::Tensor UserBlock::dense(int64_t n_items) const {
+  const int64_t b = users.size(0);
+  torch::Tensor rows = torch::repeat_interleave(torch::arange(b, torch::kLong), counts);
+  torch::Tensor x = torch::zeros({b, n_items}, torch::kFloat);
+  if (items.numel() > 0) x.index_put_({rows, items}, torch::ones({items.size(0)}));
+  return x;
+}
+
+UserBlock user_block(const InteractionIndex& index, const std::vector<int64_t>& users) {
+  std::vector<int64_t> items, offsets, counts;
+  offsets.reserve(users.size());
+  counts.reserve(users.size());
+  for (int64_t u : users) {
+    const auto& list = index.train[static_cast<size_t>(u)];
+    offsets.push_back(static_cast<int64_t>(items.size()));
+    counts.push_back(static_cast<int64_t>(list.size()));
+    items.insert(items.end(), list.begin(), list.end());
+  }
+  UserBlock block;
+  block.users = torch::tensor(users, torch::kLong);
+  block.items = torch::tensor(items, torch::kLong);
+  block.offsets = torch::tensor(offsets, torch::kLong);
+  block.counts = torch::tensor(counts, torch::kLong);
+  return block;
+}
+
+UserBlock user_block(const InteractionIndex& index, int64_t begin, int64_t end) {
+  std::vector<int64_t> users(static_cast<size_t>(end - begin));
+  for (int64_t u = begin; u < end; ++u) users[static_cast<size_t>(u - begin)] = u;
+  return user_block(index, users);
+}
+
+UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
+                     const std::string& part, int64_t length) {
+  UserBlock block = user_block(data.index, users);
+  if (length <= 0) return block;
+  block.sequence = torch::zeros({static_cast<int64_t>(users.size()), length}, torch::kLong);
+  auto seq = block.sequence.accessor<int64_t, 2>();
+  for (size_t j = 0; j < users.size(); ++j) {
+    std::vector<int64_t> history = data.train_sequence[static_cast<size_t>(users[j])];
+    if (part == "test") {
+      const auto& val = data.val_sequence[static_cast<size_t>(users[j])];
+      history.insert(history.end(), val.begin(), val.end());
+    }
+    const auto n = static_cast<int64_t>(history.size());
+    for (int64_t t = 0; t < std::min(n, length); ++t) {
+      seq[static_cast<int64_t>(j)][length - 1 - t] = history[static_cast<size_t>(n - 1 - t)] + 1;
+    }
+  }
+  return block;
+}
+
+torch::Tensor RankerImpl::loss(const RankBatch&, double) {
+  throw Error("this ranking model is computed in closed form and has no training loss");
+}
+
+namespace {
+
+// Popularity: every user gets the items' training interaction counts.
+class PopImpl : public RankerImpl {
+ public:
+  explicit PopImpl(int64_t n_items)
+      : counts_(register_buffer("counts", torch::zeros({n_items}, torch::kFloat))) {}
+  void fit(const RankingData& data) override {
+    const std::vector<int64_t> counts = data.index.popularity();
+    counts_.copy_(torch::tensor(counts, torch::kLong).to(torch::kFloat));
+  }
+  torch::Tensor score(const UserBlock& block) override {
+    return counts_.unsqueeze(0).expand({block.users.size(0), -1});
+  }
+
+ private:
+  torch::Tensor counts_;
+};
+
+// ItemKNN and EASE: a user's scores are their training row times an item-item matrix.
+class ItemItemImpl : public RankerImpl {
+ public:
+  using WeightsFn = std::function<torch::Tensor(const RankingData&)>;
+  ItemItemImpl(int64_t n_items, WeightsFn weights)
+      : weights_fn_(std::move(weights)),
+        weights_(register_buffer("weights", torch::zeros({n_items, n_items}, torch::kFloat))) {}
+  void fit(const RankingData& data) override { weights_.copy_(weights_fn_(data)); }
+  torch::Tensor score(const UserBlock& block) override {
+    return torch::matmul(block.dense(weights_.size(0)), weights_);
+  }
+
+ private:
+  WeightsFn weights_fn_;
+  torch::Tensor weights_;
+};
+
+// X^T X with each co-occurrence of items i and j in a user's training interactions weighted by
+// exp(-|t_i - t_j| / tau) (1 on the diagonal: the items' counts), in double.
+torch::Tensor time_kernel_gram(const RankingData& data, double tau) {
+  const int64_t n = data.index.n_items();
+  torch::Tensor gram = torch::zeros({n, n}, torch::kDouble);
+  for (size_t u = 0; u < data.train_sequence.size(); ++u) {
+    const auto& items = data.train_sequence[u];
+    if (items.empty()) continue;
+    const torch::Tensor ids = torch::tensor(items, torch::kLong);
+    // Relative to the user's first time, so doubles keep every second.
+    const std::vector<int64_t>& times = data.train_times[u];
+    std::vector<double> t(times.size());
+    for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<double>(times[i] - times.front());
+    const torch::Tensor tt = torch::tensor(t, torch::kDouble);
+    const torch::Tensor kernel = torch::exp(-(tt.unsqueeze(1) - tt.unsqueeze(0)).abs() / tau);
+    const auto m = static_cast<int64_t>(items.size());
+    gram.index_put_({ids.unsqueeze(1).expand({m, m}).reshape({-1}),
+                     ids.unsqueeze(0).expand({m, m}).reshape({-1})},
+                    kernel.reshape({-1}), /*accumulate=*/true);
+  }
+  return gram;
+}
+
+torch::nn::Embedding normal_table(int64_t rows, int64_t dim, double std) {
+  torch::nn::Embedding table(rows, dim);
+  torch::NoGradGuard no_grad;
+  table->weight.normal_(0.0, std);
+  return table;
+}
+
+// Mean squared norm per example of the rows a batch looked up.
+torch::Tensor row_penalty(const std::vector<torch::Tensor>& rows, int64_t batch) {
+  torch::Tensor sum = torch::zeros({});
+  for (const auto& r : rows) sum = sum + r.pow(2).sum();
+  return sum / static_cast<double>(std::max<int64_t>(batch, 1));
+}
+
+// BPR-MF (Rendle et al. 2009): user . item + item bias, each positive ranked above uniform
+// negatives.
+class BprImpl : public RankerImpl {
+ public:
+  BprImpl(int64_t n_users, int64_t n_items, int64_t dim)
+      : user_(register_module("user", normal_table(n_users, dim, 0.1))),
+        item_(register_module("item", normal_table(n_items, dim, 0.1))),
+        bias_(register_module("item_bias", normal_table(n_items, 1, 0.0))) {}
+  bool trainable() const override { return true; }
+  torch::Tensor score(const UserBlock& block) override {
+    return torch::matmul(user_(block.users), item_->weight.t()) + bias_->weight.t();
+  }
+  torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
+    const torch::Tensor u = user_(batch.users.users);  // [B, d]
+    const torch::Tensor pos = item_(batch.items);      // [B, d]
+    const torch::Tensor neg = item_(batch.negatives);  // [B, n, d]
+    const torch::Tensor s_pos = (u * pos).sum(1) + bias_(batch.items).squeeze(1);
+    const torch::Tensor s_neg =
+        torch::bmm(neg, u.unsqueeze(2)).squeeze(2) + bias_(batch.negatives).squeeze(2);
+    torch::Tensor loss = -torch::log_sigmoid(s_pos.unsqueeze(1) - s_neg).mean();
+    if (embedding_l2 > 0) {
+      loss = loss + embedding_l2 * row_penalty({u, pos, neg}, batch.items.size(0));
+    }
+    return loss;
+  }
+
+ private:
+  torch::nn::Embedding user_, item_, bias_;
+};
+
+// Two towers (YouTube DNN candidate generation, Covington et al. 2016; sampling-bias-corrected
+// softmax, Yi et al. 2019). User: id + mean of the history items' vectors; item: id + mean of
+// its genres + year. Each tower is a sum, or an MLP over the concatenation when model.hidden is
+// set; the outputs are L2-normalised and scored by dot product.
+class TwoTowerImpl : public RankerImpl {
+ public:
+  TwoTowerImpl(const Config& config, const RankingData& data) {
+    const int64_t d = config.model.embedding_dim;
+    const int64_t n_items = data.index.n_items();
+    temperature_ = config.model.temperature;
+    logq_ = config.model.logq;
+    user_ = register_module("user", normal_table(data.index.n_users(), d, 0.1));
+    history_ = register_module("history", normal_table(n_items, d, 0.1));
+    item_ = register_module("item", normal_table(n_items, d, 0.1));
+    genre_ = register_module("genre", make_embedding(data.n_genres + 1, d, 0.1));
+    year_ = register_module("year", make_embedding(data.n_years + 1, d, 0.1));
+    item_genres_ = register_buffer("item_genres", data.item_genres.clone());
+    item_year_ = register_buffer("item_year", data.item_year.clone());
+    // Log of each item's share of the training interactions: its in-batch sampling rate.
+    const std::vector<int64_t> counts = data.index.popularity();
+    torch::Tensor c = torch::tensor(counts, torch::kLong).to(torch::kFloat).clamp_min(1);
+    log_q_ = register_buffer("log_q", (c / c.sum()).log());
+    const auto& hidden = config.model.hidden;
+    if (!hidden.empty()) {
+      const auto& m = config.model;
+      user_mlp_ = register_module(
+          "user_mlp", make_tower(2 * d, hidden, m.activation, m.dropout, m.batch_norm, d));
+      item_mlp_ = register_module(
+          "item_mlp", make_tower(3 * d, hidden, m.activation, m.dropout, m.batch_norm, d));
+    }
+  }
+  bool trainable() const override { return true; }
+
+  torch::Tensor score(const UserBlock& block) override {
+    const torch::Tensor items = frozen_.defined() ? frozen_ : item_vectors(all_items());
+    return torch::matmul(user_vectors(block, torch::Tensor()), items.t());
+  }
+
+  void freeze_items(bool on) override {
+    frozen_ = torch::Tensor();
+    if (!on) return;
+    torch::NoGradGuard no_grad;
+    frozen_ = item_vectors(all_items());
+  }
+
+  torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
+    const torch::Tensor u = user_vectors(batch.users, batch.items);  // [B, d]
+    const torch::Tensor v = item_vectors(batch.items);               // [B, d]
+    const int64_t b = batch.items.size(0);
+    // In-batch: row i's positive is column i, the other rows' positives are its negatives
+    // (an accidental hit, the same item, is masked out).
+    torch::Tensor logits = torch::matmul(u, v.t()) / temperature_;
+    if (logq_) logits = logits - (log_q_.index_select(0, batch.items) + std::log(double(b)));
+    const torch::Tensor same = batch.items.unsqueeze(1).eq(batch.items.unsqueeze(0));
+    const torch::Tensor eye = torch::eye(b, torch::kBool);
+    logits = logits.masked_fill(same.logical_and(eye.logical_not()), -1e9);
+    if (batch.negatives.defined() && batch.negatives.numel() > 0) {
+      // Shared uniform negatives: expected count n / n_items each.
+      const int64_t n = batch.negatives.size(0);
+      torch::Tensor extra = torch::matmul(u, item_vectors(batch.negatives).t()) / temperature_;
+      if (logq_) extra = extra - std::log(double(n) / double(log_q_.size(0)));
+      extra = extra.masked_fill(batch.items.unsqueeze(1).eq(batch.negatives.unsqueeze(0)), -1e9);
+      logits = torch::cat({logits, extra}, 1);
+    }
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, torch::arange(b));
+    if (embedding_l2 > 0) {
+      loss = loss + embedding_l2 * row_penalty({user_(batch.users.users), item_(batch.items)}, b);
+    }
+    return loss;
+  }
+
+ private:
+  torch::Tensor all_items() const { return torch::arange(item_->weight.size(0), torch::kLong); }
+
+  // The user tower; with `leave_out` ([B] items), each user's history without that item.
+  torch::Tensor user_vectors(const UserBlock& block, const torch::Tensor& leave_out) {
+    // Sparse gradients, as the optimizer updates embedding tables row-wise.
+    torch::Tensor sum = std::get<0>(torch::embedding_bag(history_->weight, block.items,
+                                                         block.offsets, /*scale_grad=*/false,
+                                                         /*mode=sum*/ 0, /*sparse=*/true));
+    torch::Tensor count = block.counts.to(torch::kFloat);
+    if (leave_out.defined()) {
+      sum = sum - history_(leave_out);
+      count = count - 1;
+    }
+    const torch::Tensor history = sum / count.clamp_min(1).unsqueeze(1);
+    const torch::Tensor id = user_(block.users);
+    torch::Tensor out = user_mlp_ ? user_mlp_->forward(torch::cat({id, history}, 1)) : id + history;
+    return torch::nn::functional::normalize(out,
+                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
+  }
+
+  torch::Tensor item_vectors(const torch::Tensor& items) {
+    const torch::Tensor ids = item_genres_.index_select(0, items);
+    const torch::Tensor genres = masked_mean(genre_(ids), ids);
+    const torch::Tensor year = year_(item_year_.index_select(0, items));
+    const torch::Tensor id = item_(items);
+    torch::Tensor out =
+        item_mlp_ ? item_mlp_->forward(torch::cat({id, genres, year}, 1)) : id + genres + year;
+    return torch::nn::functional::normalize(out,
+                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
+  }
+
+  double temperature_ = 0.1;
+  bool logq_ = true;
+  torch::nn::Embedding user_{nullptr}, history_{nullptr}, item_{nullptr}, genre_{nullptr},
+      year_{nullptr};
+  torch::nn::Sequential user_mlp_{nullptr}, item_mlp_{nullptr};
+  torch::Tensor item_genres_, item_year_, log_q_, frozen_;
+};
+
+// SASRec (Kang & McAuley 2018): causal self-attention over the user's latest L items; the last
+// position's output scores every item by dot product with the item embeddings. Trained on each
+// user's training sequence to predict every next item, with a full softmax over the catalogue
+// (cross-entropy, as in Petrov & Macdonald 2023: stronger than one sampled negative).
+class SasRecImpl : public RankerImpl {
+ public:
+  SasRecImpl(const Config& config, const RankingData& data)
+      : length_(config.features.history_len), dim_(config.model.embedding_dim) {
+    const auto& m = config.model;
+    const int64_t n_items = data.index.n_items();
+    items_ = register_parameter("items", torch::randn({n_items + 1, dim_}) * 0.05);
+    positions_ = register_parameter("positions", torch::randn({length_, dim_}) * 0.05);
+    for (int b = 0; b < m.blocks; ++b) {
+      auto options = torch::nn::TransformerEncoderLayerOptions(dim_, m.heads)
+                         .dim_feedforward(dim_)
+                         .dropout(m.dropout)
+                         .activation(torch::kGELU);
+      layers_.push_back(register_module("block" + std::to_string(b),
+                                        torch::nn::TransformerEncoderLayer(options)));
+    }
+    norm_ = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim_})));
+    dropout_ = register_module("dropout", torch::nn::Dropout(m.dropout));
+  }
+  bool trainable() const override { return true; }
+  int64_t sequence_length() const override { return length_; }
+  bool trains_on_users() const override { return true; }
+
+  torch::Tensor score(const UserBlock& block) override {
+    const torch::Tensor h = encode(block.sequence);  // [B, L, d]
+    return torch::matmul(h.select(1, length_ - 1), items_.slice(0, 1).t());
+  }
+
+  // batch.users.sequence holds L + 1 training items: inputs [0, L), next items [1, L].
+  torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
+    const torch::Tensor seq = batch.users.sequence;
+    const torch::Tensor input = seq.slice(1, 0, length_);
+    const torch::Tensor target = seq.slice(1, 1, length_ + 1) - 1;  // -1: padding
+    const torch::Tensor h = encode(input);
+    const torch::Tensor logits = torch::matmul(h, items_.slice(0, 1).t());
+    torch::Tensor loss = torch::nn::functional::cross_entropy(
+        logits.reshape({-1, logits.size(2)}), target.reshape({-1}),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-1));
+    if (embedding_l2 > 0) loss = loss + embedding_l2 * items_.pow(2).sum() / seq.size(0);
+    return loss;
+  }
+
+ private:
+  torch::Tensor encode(const torch::Tensor& seq) {
+    const torch::Tensor mask = seq.gt(0).unsqueeze(2).to(torch::kFloat);  // [B, L, 1]
+    torch::Tensor x = torch::embedding(items_, seq) * std::sqrt(static_cast<double>(dim_));
+    x = dropout_(x + positions_.unsqueeze(0)) * mask;
+    const int64_t l = seq.size(1);
+    // Each position sees itself and the positions before it.
+    const torch::Tensor causal =
+        torch::full({l, l}, -std::numeric_limits<float>::infinity()).triu(1);
+    torch::Tensor h = x.transpose(0, 1);  // [L, B, d]
+    for (auto& layer : layers_) h = layer->forward(h, causal) * mask.transpose(0, 1);
+    return norm_(h.transpose(0, 1));
+  }
+
+  int64_t length_;
+  int64_t dim_;
+  torch::Tensor items_, positions_;
+  std::vector<torch::nn::TransformerEncoderLayer> layers_;
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Dropout dropout_{nullptr};
+};
+
+struct RankerEntry {
+  const char* name;
+  const char* loss;
+  Ranker (*make)(const Config& config, const RankingData& data);
+};
+
+// clang-format off
+const std::vector<RankerEntry>& ranker_table() {
+  static const std::vector<RankerEntry> table = {
+      {"pop", "none", [](const Config&, const RankingData& d) -> Ranker {
+         return std::make_shared<PopImpl>(d.index.n_items()); }},
+      {"itemknn", "none", [](const Config& c, const RankingData& d) -> Ranker {
+         const int64_t k = c.model.neighbours;
+         return std::make_shared<ItemItemImpl>(d.index.n_items(), [k](const RankingData& data) {
+           return itemknn_weights(data.index, k); }); }},
+      {"ease", "none", [](const Config& c, const RankingData& d) -> Ranker {
+         const double lambda = c.model.ease_lambda, tau = c.model.ease_tau;
+         return std::make_shared<ItemItemImpl>(d.index.n_items(), [lambda, tau](const RankingData& data) {
+           if (tau <= 0) return ease_weights(data.index, lambda);
+           check_ease_memory(data.index.n_items(), int64_t{8} << 30);
+           return ease_from_gram(time_kernel_gram(data, tau), lambda); }); }},
+      {"bpr", "bpr", [](const Config& c, const RankingData& d) -> Ranker {
+         return std::make_shared<BprImpl>(d.index.n_users(), d.index.n_items(),
+                                          c.model.embedding_dim); }},
+      {"two-tower", "sampled-softmax", [](const Config& c, const RankingData& d) -> Ranker {
+         return std::make_shared<TwoTowerImpl>(c, d); }},
+      {"sasrec", "softmax", [](const Config& c, const RankingData& d) -> Ranker {
+         return std::make_shared<SasRecImpl>(c, d); }},
+  };
+  return table;
+}
+// clang-format on
+
+}  // namespace
+
+const std::vector<std::string>& ranker_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& e : ranker_table()) out.push_back(e.name);
+    return out;
+  }();
+  return names;
+}
+
+std::string ranker_loss(const std::string& name) {
+  for (const auto& e : ranker_table()) {
+    if (name == e.name) return e.loss;
+  }
+  return "";
+}
+
+Ranker make_ranker(const Config& config, const RankingData& data) {
+  for (const auto& e : ranker_table()) {
+    if (config.model.name == e.name) return e.make(config, data);
+  }
+  const std::string near = nearest(config.model.name, ranker_names());
+  throw ConfigError("model.name: unknown ranking model '" + config.model.name + "'" +
+                    (near.empty() ? "" : "; did you mean '" + near + "'?"));
+}
+
+}  // namespace dnnrec

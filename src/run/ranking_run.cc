@@ -1,0 +1,509 @@
+// The ranking task end to end: prepare the interactions, fit or train a ranking model with
+// early stopping on a validation ranking metric, measure val and test, and restore it for
+// evaluate and recommend.
+#include "run/ranking_run.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "base/random.h"
+#include "base/runtime.h"
+#include "base/signals.h"
+#include "data/interactions.h"
+#include "dnnrec/error.h"
+#include "run/run_common.h"
+#include "run/train_run.h"
+#include "train/callbacks.h"
+#include "train/metrics.h"
+#include "train/optimizer.h"
+#include "train/ranking_metrics.h"
+
+namespace fs = std::filesystem;
+
+namespace dnnrec {
+namespace {
+
+constexpr int64_t kUserBlock = 512;  // users scored per block
+
+std::vector<int> topk_of(const Config& config) {
+  return std::vector<int>(config.eval.topk.begin(), config.eval.topk.end());
+}
+
+// Each item's genre ids and year id, from vocabularies of the catalogue's genres and years
+// (sorted, so the same data gives the same ids).
+void add_item_features(const MovieLens& data, RankingData& out) {
+  const auto& items = out.index.items;
+  std::set<std::string> genre_names;
+  std::set<int> years;
+  for (int64_t id : items) {
+    if (const Movie* m = data.find_movie(id)) {
+      genre_names.insert(m->genres.begin(), m->genres.end());
+      if (m->year > 0) years.insert(m->year);
+    }
+  }
+  const std::vector<std::string> genre_list(genre_names.begin(), genre_names.end());
+  const std::vector<int> year_list(years.begin(), years.end());
+  size_t width = 1;
+  for (int64_t id : items) {
+    if (const Movie* m = data.find_movie(id)) width = std::max(width, m->genres.size());
+  }
+  const auto n = static_cast<int64_t>(items.size());
+  out.item_genres = torch::zeros({n, static_cast<int64_t>(width)}, torch::kLong);
+  out.item_year = torch::zeros({n}, torch::kLong);
+  auto genres = out.item_genres.accessor<int64_t, 2>();
+  auto year = out.item_year.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    const Movie* m = data.find_movie(items[static_cast<size_t>(i)]);
+    if (m == nullptr) continue;
+    for (size_t g = 0; g < m->genres.size(); ++g) {
+      const auto at = std::lower_bound(genre_list.begin(), genre_list.end(), m->genres[g]);
+      genres[i][static_cast<int64_t>(g)] = 1 + (at - genre_list.begin());
+    }
+    if (m->year > 0) {
+      year[i] =
+          1 + (std::lower_bound(year_list.begin(), year_list.end(), m->year) - year_list.begin());
+    }
+  }
+  out.n_genres = static_cast<int64_t>(genre_list.size());
+  out.n_years = static_cast<int64_t>(year_list.size());
+}
+
+// Each user's training and validation items in time order (ties in file order).
+void add_sequences(const Ratings& ratings, const Split& split, RankingData& out) {
+  std::unordered_map<int64_t, int64_t> user_of, item_of;
+  for (int64_t u = 0; u < out.index.n_users(); ++u) user_of[out.index.users[u]] = u;
+  for (int64_t i = 0; i < out.index.n_items(); ++i) item_of[out.index.items[i]] = i;
+  auto fill = [&](std::vector<int64_t> rows, std::vector<std::vector<int64_t>>& sequences,
+                  std::vector<std::vector<int64_t>>* times) {
+    std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
+      return ratings.timestamp[a] < ratings.timestamp[b];
+    });
+    sequences.assign(out.index.users.size(), {});
+    if (times != nullptr) times->assign(out.index.users.size(), {});
+    for (int64_t row : rows) {
+      const auto u = user_of.find(ratings.user[row]);
+      const auto i = item_of.find(ratings.movie[row]);
+      if (u == user_of.end() || i == item_of.end()) continue;
+      sequences[u->second].push_back(i->second);
+      if (times != nullptr) (*times)[u->second].push_back(ratings.timestamp[row]);
+    }
+  };
+  fill(split.train, out.train_sequence, &out.train_times);
+  fill(split.val, out.val_sequence, nullptr);
+}
+
+// eval.exclude rated: each user's movies of the catalogue rated below the interaction threshold
+// are left out of their lists (they are seen, and can never be a held-out interaction).
+void add_rated_exclusions(const Ratings& ratings, double threshold, RankingData& out) {
+  std::unordered_map<int64_t, int64_t> user_of, item_of;
+  for (int64_t u = 0; u < out.index.n_users(); ++u) user_of[out.index.users[u]] = u;
+  for (int64_t i = 0; i < out.index.n_items(); ++i) item_of[out.index.items[i]] = i;
+  out.index.also_excluded.assign(out.index.users.size(), {});
+  for (size_t row = 0; row < ratings.size(); ++row) {
+    if (ratings.rating[row] >= threshold) continue;
+    const auto u = user_of.find(ratings.user[row]);
+    const auto i = item_of.find(ratings.movie[row]);
+    if (u != user_of.end() && i != item_of.end()) {
+      out.index.also_excluded[u->second].push_back(i->second);
+    }
+  }
+}
+
+}  // namespace
+
+RankingData prepare_ranking(const Config& config, const MovieLens& data) {
+  const DataConfig& d = config.data;
+  std::vector<int64_t> rows = interaction_rows(data.ratings, d.min_interaction_rating);
+  const size_t interactions = rows.size();
+  rows = k_core(data.ratings, rows, d.min_user_interactions, d.min_item_interactions);
+  if (rows.empty()) {
+    throw DataError("ranking: no interactions left after keeping ratings >= " +
+                    std::to_string(d.min_interaction_rating) + " and the " +
+                    std::to_string(d.min_user_interactions) + "/" +
+                    std::to_string(d.min_item_interactions) +
+                    "-core filter (data.min_interaction_rating, data.min_user_interactions, "
+                    "data.min_item_interactions)");
+  }
+  Split split;
+  if (d.split == "leave-last") {
+    split = split_leave_last(data.ratings, rows);
+  } else if (d.split == "random-per-user") {
+    split = split_random_per_user(data.ratings, rows, d.val_ratio, d.test_ratio,
+                                  static_cast<uint64_t>(d.split_seed));
+  } else {
+    throw ConfigError("data.split: the ranking task needs random-per-user or leave-last, got " +
+                      d.split);
+  }
+  RankingData out;
+  out.index = index_interactions(data.ratings, split);
+  add_sequences(data.ratings, split, out);
+  if (config.eval.exclude == "rated")
+    add_rated_exclusions(data.ratings, d.min_interaction_rating, out);
+  add_item_features(data, out);
+  spdlog::info(
+      "ranking data: {} interactions (rating >= {}), {} after the {}/{}-core: {} users, {} "
+      "items; split {} -> train {}, val {}, test {}",
+      interactions, d.min_interaction_rating, rows.size(), d.min_user_interactions,
+      d.min_item_interactions, out.index.n_users(), out.index.n_items(), d.split,
+      split.train.size(), split.val.size(), split.test.size());
+  return out;
+}
+
+namespace {
+
+std::map<std::string, double> evaluate_model(Ranker& model, const RankingData& data,
+                                             const std::string& part, const std::vector<int>& ks) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  model->freeze_items(true);
+  const auto metrics = evaluate_ranking(
+      data.index,
+      [&](int64_t begin, int64_t end) {
+        std::vector<int64_t> users(static_cast<size_t>(end - begin));
+        for (int64_t u = begin; u < end; ++u) users[static_cast<size_t>(u - begin)] = u;
+        return model->score(user_block(data, users, part, model->sequence_length()));
+      },
+      part, ks, kUserBlock);
+  model->freeze_items(false);
+  return metrics;
+}
+
+// A trained ranker's fit: its state between epochs.
+struct RankingFit {
+  RankingFit(TrainRun& r, RankingData& d, Ranker m) : run(r), data(d), model(std::move(m)) {}
+  TrainRun& run;
+  RankingData& data;
+  Ranker model;
+  std::unique_ptr<ModelOptimizer> optimizer;
+  std::vector<int64_t> pair_user, pair_item;           // every training interaction
+  std::vector<std::vector<int64_t>> sorted_train;      // per user, for rejecting negatives
+  std::vector<std::map<std::string, double>> history;  // one row per epoch
+  std::vector<std::pair<std::string, torch::Tensor>> best_state;
+  double best = 0.0;
+  int best_epoch = 0;
+  int64_t steps = 0;
+  SplitMix64 rng{0};
+};
+
+// Negatives for one batch: bpr, train.negatives per example, never the user's own training
+// items; two-tower, train.negatives shared uniform items (the in-batch ones come free).
+torch::Tensor draw_negatives(RankingFit& f, const std::vector<int64_t>& users) {
+  const int n = f.run.config.train.negatives;
+  const auto n_items = static_cast<uint64_t>(f.data.index.n_items());
+  if (f.run.config.model.name != "bpr") {
+    std::vector<int64_t> shared(static_cast<size_t>(n));
+    for (auto& item : shared) item = static_cast<int64_t>(f.rng.below(n_items));
+    return torch::tensor(shared, torch::kLong);
+  }
+  std::vector<int64_t> out(users.size() * static_cast<size_t>(std::max(n, 1)));
+  for (size_t i = 0; i < out.size(); ++i) {
+    const auto& seen = f.sorted_train[static_cast<size_t>(users[i / std::max(n, 1)])];
+    int64_t item = 0;
+    for (int tries = 0; tries < 100; ++tries) {
+      item = static_cast<int64_t>(f.rng.below(n_items));
+      if (!std::binary_search(seen.begin(), seen.end(), item)) break;
+    }
+    out[i] = item;
+  }
+  return torch::tensor(out, torch::kLong)
+      .view({static_cast<int64_t>(users.size()), std::max(n, 1)});
+}
+
+// The batch of examples [begin, end) of the epoch's order: interactions, or users for a model
+// that trains on users' sequences.
+RankBatch make_batch(RankingFit& f, const int64_t* perm, int64_t begin, int64_t end) {
+  RankBatch batch;
+  std::vector<int64_t> users, items;
+  if (f.model->trains_on_users()) {
+    for (int64_t j = begin; j < end; ++j) users.push_back(perm[j]);
+    batch.users = user_block(f.data, users, "train", f.model->sequence_length() + 1);
+    return batch;
+  }
+  for (int64_t j = begin; j < end; ++j) {
+    users.push_back(f.pair_user[static_cast<size_t>(perm[j])]);
+    items.push_back(f.pair_item[static_cast<size_t>(perm[j])]);
+  }
+  batch.users = user_block(f.data.index, users);
+  batch.items = torch::tensor(items, torch::kLong);
+  batch.negatives = draw_negatives(f, users);
+  return batch;
+}
+
+// Examples of an epoch: training interactions, or users.
+int64_t epoch_examples(const RankingFit& f) {
+  return f.model->trains_on_users() ? f.data.index.n_users()
+                                    : static_cast<int64_t>(f.pair_user.size());
+}
+
+// One epoch of shuffled training examples; returns the mean loss.
+double train_epoch(RankingFit& f) {
+  const TrainConfig& t = f.run.config.train;
+  const int64_t n = epoch_examples(f);
+  const torch::Tensor order = t.shuffle ? torch::randperm(n, torch::kLong) : torch::arange(n);
+  const int64_t* perm = order.data_ptr<int64_t>();
+  f.model->train();
+  double loss_sum = 0.0;
+  for (int64_t begin = 0; begin < n; begin += t.batch_size) {
+    if (interrupt_requested()) break;
+    const int64_t end = std::min(n, begin + static_cast<int64_t>(t.batch_size));
+    const RankBatch batch = make_batch(f, perm, begin, end);
+    f.optimizer->zero_grad();
+    const torch::Tensor loss = f.model->loss(batch, t.embedding_l2);
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      throw DivergedError("the loss became " + std::to_string(value) + " at step " +
+                          std::to_string(f.steps + 1) + "; lower train.lr");
+    }
+    loss.backward();
+    f.optimizer->step();
+    ++f.steps;
+    loss_sum += value * static_cast<double>(end - begin);
+  }
+  return loss_sum / static_cast<double>(std::max<int64_t>(n, 1));
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> copy_state(torch::nn::Module& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : m.named_parameters()) out.emplace_back(p.key(), p.value().detach().clone());
+  return out;
+}
+
+void restore_state(torch::nn::Module& m,
+                   const std::vector<std::pair<std::string, torch::Tensor>>& s) {
+  torch::NoGradGuard no_grad;
+  auto params = m.named_parameters();
+  for (const auto& [name, value] : s) params[name].copy_(value);
+}
+
+CheckpointMeta ranking_meta(const TrainRun& run, int epoch, int64_t steps,
+                            const std::map<std::string, double>& metrics) {
+  CheckpointMeta meta;
+  meta.dnnrec_version = kVersion;
+  meta.created_at = now_iso8601();
+  meta.config_yaml = run.config.to_yaml();
+  meta.data_dir = fs::absolute(run.config.data.dir).lexically_normal().string();
+  meta.data_fingerprint = fingerprint(run.data.ratings);
+  meta.epoch = epoch;
+  meta.step = steps;
+  meta.monitor = run.config.effective_monitor();
+  meta.metrics = metrics;
+  return meta;
+}
+
+void save_ranking_checkpoint(const TrainRun& run, const std::string& path, Ranker& model, int epoch,
+                             int64_t steps, const std::map<std::string, double>& metrics) {
+  save_checkpoint(path, ranking_meta(run, epoch, steps, metrics), FeatureVocabs{}, *model, nullptr);
+}
+
+void write_history(const TrainRun& run, const std::vector<std::map<std::string, double>>& rows) {
+  std::vector<std::string> columns = {"epoch", "train_loss"};
+  for (const auto& [name, unused] : rows.front()) {
+    if (name != "epoch" && name != "train_loss") columns.push_back(name);
+  }
+  std::string csv;
+  for (size_t c = 0; c < columns.size(); ++c) csv += (c ? "," : "") + columns[c];
+  csv += "\n";
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const auto it = row.find(columns[c]);
+      csv += (c ? "," : "") + (it == row.end() ? std::string() : fmt::format("{:.6g}", it->second));
+    }
+    csv += "\n";
+  }
+  atomic_write_file(run.result.run_dir + "/history.csv", csv);
+}
+
+// One epoch's row: train loss, val metrics, time; true when it is the best so far.
+bool end_epoch(RankingFit& f, int epoch, double loss, double seconds, int64_t samples) {
+  const Config& c = f.run.config;
+  std::map<std::string, double> row;
+  row["epoch"] = epoch;
+  row["train_loss"] = loss;
+  for (const auto& [name, value] : evaluate_model(f.model, f.data, "val", topk_of(c))) {
+    row["val_" + name] = value;
+  }
+  row["lr"] = c.train.lr;
+  row["seconds"] = seconds;
+  row["samples_per_sec"] = seconds > 0 ? static_cast<double>(samples) / seconds : 0.0;
+  f.history.push_back(row);
+  const std::string monitor = c.effective_monitor();
+  const double value = row.at(monitor);
+  const bool maximize = c.effective_mode() == "max";
+  const bool better = f.best_epoch == 0 || (maximize ? value > f.best + c.train.min_delta
+                                                     : value < f.best - c.train.min_delta);
+  spdlog::info("epoch {}/{}: loss {:.4f} {} {:.4f}{} ({:.1f}s, {:.0f} samples/s)", epoch,
+               c.train.epochs, loss, monitor, value, better ? " (best)" : "", seconds,
+               row["samples_per_sec"]);
+  if (better) {
+    f.best = value;
+    f.best_epoch = epoch;
+    f.best_state = copy_state(*f.model);
+  }
+  if (f.run.lead) {
+    write_history(f.run, f.history);
+    save_ranking_checkpoint(f.run, f.run.result.run_dir + "/last.pt", f.model, epoch, f.steps, row);
+    if (better && c.train.save_best) {
+      save_ranking_checkpoint(f.run, f.run.result.run_dir + "/best.pt", f.model, epoch, f.steps,
+                              row);
+    }
+  }
+  return better;
+}
+
+void fit_trained(RankingFit& f) {
+  const TrainConfig& t = f.run.config.train;
+  const InteractionIndex& index = f.data.index;
+  for (int64_t u = 0; u < index.n_users(); ++u) {
+    auto sorted = index.train[static_cast<size_t>(u)];
+    for (int64_t item : sorted) {
+      f.pair_user.push_back(u);
+      f.pair_item.push_back(item);
+    }
+    std::sort(sorted.begin(), sorted.end());
+    f.sorted_train.push_back(std::move(sorted));
+  }
+  f.rng = SplitMix64(static_cast<uint64_t>(t.seed) * 0x9E3779B97F4A7C15ull + 1);
+  f.optimizer = std::make_unique<ModelOptimizer>(t, *f.model);
+  f.optimizer->set_lr(t.lr);
+  int wait = 0;
+  for (int epoch = 1; epoch <= t.epochs; ++epoch) {
+    const auto start = Clock::now();
+    const double loss = train_epoch(f);
+    if (interrupt_requested()) {
+      throw Error("interrupted during epoch " + std::to_string(epoch) +
+                      "; the last finished epoch is in " + f.run.result.run_dir + "/last.pt",
+                  kExitInterrupted);
+    }
+    const bool better = end_epoch(f, epoch, loss, seconds_since(start), epoch_examples(f));
+    wait = better ? 0 : wait + 1;
+    if (t.patience > 0 && wait >= t.patience) {
+      spdlog::info("early stopping after epoch {}: no improvement of {} for {} epochs", epoch,
+                   f.run.config.effective_monitor(), t.patience);
+      break;
+    }
+  }
+  if (t.restore_best && !f.best_state.empty()) restore_state(*f.model, f.best_state);
+}
+
+void fit_closed_form(RankingFit& f) {
+  const auto start = Clock::now();
+  f.model->fit(f.data);
+  end_epoch(f, 1, 0.0, seconds_since(start), 0);
+}
+
+}  // namespace
+
+TrainResult train_ranking(TrainRun& run, bool dry_run) {
+  const Config& config = run.config;
+  if (run.group != nullptr) {
+    throw ConfigError("the ranking task trains in one process: run it without dnnrec launch");
+  }
+  const auto load_start = Clock::now();
+  run.data = load_data(config);
+  run.result.skipped_rows = run.data.report.skipped;
+  RankingData data = prepare_ranking(config, run.data);
+  run.result.load_seconds = seconds_since(load_start);
+  RankingFit f(run, data, make_ranker(config, data));
+  for (const auto& p : f.model->parameters()) run.result.parameters += p.numel();
+  for (const auto& b : f.model->buffers()) run.result.parameters += b.numel();
+  run.result.model = config.model.name;
+  spdlog::info("model {}: {} weights; loss {}", config.model.name, run.result.parameters,
+               config.effective_loss());
+  if (dry_run) {
+    run.result.peak_rss_mib = peak_rss_mib();
+    return run.result;
+  }
+  const auto train_start = Clock::now();
+  if (f.model->trainable()) {
+    fit_trained(f);
+  } else {
+    fit_closed_form(f);
+  }
+  TrainResult& result = run.result;
+  result.train_seconds = seconds_since(train_start);
+  result.epochs_run = static_cast<int>(f.history.size());
+  result.best_epoch = f.best_epoch;
+  result.seeds = {config.train.seed};
+  double samples = 0, seconds = 0;
+  for (const auto& row : f.history) {
+    samples += row.at("samples_per_sec") * row.at("seconds");
+    seconds += row.at("seconds");
+  }
+  result.train_samples_per_sec = seconds > 0 ? samples / seconds : 0.0;
+  result.seconds_per_epoch = result.epochs_run > 0 ? seconds / result.epochs_run : 0.0;
+  const bool best = config.train.restore_best && config.train.save_best;
+  result.checkpoint = result.run_dir + (best ? "/best.pt" : "/last.pt");
+  const std::vector<int> ks = topk_of(config);
+  result.val = evaluate_model(f.model, data, "val", ks);
+  result.test = evaluate_model(f.model, data, "test", ks);
+  std::string line;
+  for (const auto& [name, value] : result.test) line += fmt::format(" {} {:.4f}", name, value);
+  spdlog::info("test (weights of epoch {}):{}", best ? f.best_epoch : result.epochs_run, line);
+  result.peak_rss_mib = peak_rss_mib();
+  atomic_write_file(result.run_dir + "/metrics.json", result.to_json() + "\n");
+  return result;
+}
+
+RestoredRanking restore_ranking(const std::string& checkpoint, const std::string& data_dir) {
+  RestoredRanking r;
+  r.ckpt = load_checkpoint(checkpoint);
+  Config& config = r.ckpt.config;
+  config.data.dir = data_dir.empty() ? r.ckpt.meta.data_dir : data_dir;
+  spdlog::info("checkpoint {}: ranking model {}, epoch {}, data {}", checkpoint, config.model.name,
+               r.ckpt.meta.epoch, config.data.dir);
+  r.data = load_data(config);
+  const std::string print = fingerprint(r.data.ratings);
+  if (print != r.ckpt.meta.data_fingerprint) {
+    spdlog::warn("the ratings in {} differ from the ones the model was trained on ({} vs {})",
+                 config.data.dir, print, r.ckpt.meta.data_fingerprint);
+  }
+  r.ranking = prepare_ranking(config, r.data);
+  configure_threads(config.train.threads);
+  r.model = make_ranker(config, r.ranking);
+  r.ckpt.load_model(*r.model);
+  r.model->eval();
+  return r;
+}
+
+std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::string& part,
+                                                int64_t* users) {
+  if (part != "val" && part != "test") {
+    throw ConfigError("--split: a ranking model is measured on val or test, got " + part);
+  }
+  if (users != nullptr) {
+    const auto& held_out = part == "val" ? r.ranking.index.val : r.ranking.index.test;
+    *users = std::count_if(held_out.begin(), held_out.end(),
+                           [](const auto& list) { return !list.empty(); });
+  }
+  return evaluate_model(r.model, r.ranking, part, topk_of(r.ckpt.config));
+}
+
+std::vector<std::vector<int64_t>> rank_users(RestoredRanking& r, const std::vector<int64_t>& users,
+                                             int k) {
+  torch::NoGradGuard no_grad;
+  const InteractionIndex& index = r.ranking.index;
+  r.model->eval();
+  r.model->freeze_items(true);
+  std::vector<std::vector<int64_t>> lists;
+  // Blocks as evaluate_ranking's, so every user's scores come from the same products.
+  for (size_t begin = 0; begin < users.size(); begin += kUserBlock) {
+    const size_t end = std::min(users.size(), begin + kUserBlock);
+    const std::vector<int64_t> block(users.begin() + begin, users.begin() + end);
+    const torch::Tensor scores =
+        r.model->score(user_block(r.ranking, block, "test", r.model->sequence_length()))
+            .to(torch::kFloat)
+            .contiguous();
+    for (auto& list : top_k_lists(index, scores, block, "test", k))
+      lists.push_back(std::move(list));
+  }
+  r.model->freeze_items(false);
+  return lists;
+}
+
+}  // namespace dnnrec

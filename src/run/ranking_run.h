@@ -1,0 +1,52 @@
+// The ranking task (train.task ranking): interactions from ratings, the k-core filter, a per-user
+// split, a ranking model trained or computed, and full-ranking metrics on val and test. Its
+// checkpoints are read back by evaluate and recommend through restore_ranking, so a served list
+// is ranked exactly as evaluation ranked it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/movielens.h"
+#include "dnnrec/config.h"
+#include "dnnrec/pipeline.h"
+#include "models/rankers.h"
+#include "train/checkpoint.h"
+
+namespace dnnrec {
+
+struct TrainRun;
+
+/// The ranking data of `data` as configured: ratings of at least data.min_interaction_rating,
+/// the iterative k-core (data.min_user_interactions, data.min_item_interactions), split per user
+/// (data.split: random-per-user or leave-last), indexed, with each item's genres and year.
+RankingData prepare_ranking(const Config& config, const MovieLens& data);
+
+/// Trains (or computes) the ranking model of an opened run and writes its files (history.csv,
+/// best.pt, last.pt, metrics.json); dry_run stops once the model is built.
+TrainResult train_ranking(TrainRun& run, bool dry_run);
+
+/// A ranking checkpoint with its data and model, ready to score.
+struct RestoredRanking {
+  Checkpoint ckpt;
+  MovieLens data;
+  RankingData ranking;
+  Ranker model;
+};
+
+/// Reads a ranking checkpoint and rebuilds its data (data_dir empty: the stored folder).
+RestoredRanking restore_ranking(const std::string& checkpoint, const std::string& data_dir);
+
+/// Full-ranking metrics of the restored model on "val" or "test" (eval.topk of its config);
+/// *users gets the number of users measured.
+std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::string& part,
+                                                int64_t* users = nullptr);
+
+/// The k best items of each user index in `users`, leaving out what test evaluation leaves out
+/// (training and validation items): the lists evaluation measures.
+std::vector<std::vector<int64_t>> rank_users(RestoredRanking& r, const std::vector<int64_t>& users,
+                                             int k);
+
+}  // namespace dnnrec

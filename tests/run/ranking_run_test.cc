@@ -1,0 +1,148 @@
+// The ranking task end to end on ml-latest-small: train writes full-ranking metrics under the
+// issue's names; evaluate reproduces them from the checkpoint; the lists `recommend --users all`
+// writes, scored against the test split, give exactly the evaluated test metrics; the trained
+// rankers beat the popularity list.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "data/load.h"
+#include "dnnrec/config.h"
+#include "dnnrec/error.h"
+#include "dnnrec/pipeline.h"
+#include "run/ranking_run.h"
+#include "run/run_common.h"
+#include "test_util.h"
+#include "train/ranking_metrics.h"
+
+namespace dnnrec {
+namespace {
+
+using testing::TempDir;
+
+std::string movielens_dir() { return std::string(DNNREC_SOURCE_DIR) + "/data/ml-latest-small"; }
+
+Config ranking_config(const std::string& model, const std::string& out) {
+  Config c;
+  c.data.dir = movielens_dir();
+  c.data.split = "random-per-user";
+  c.train.task = "ranking";
+  c.model.name = model;
+  c.output.dir = out;
+  c.output.plots = false;
+  c.train.threads = 2;
+  return c;
+}
+
+// Scores lists in recommendations_csv's format against the test split of `config`.
+std::map<std::string, double> score_lists(const std::string& csv, const Config& config) {
+  const RankingData data = prepare_ranking(config, load_data(config));
+  const InteractionIndex& index = data.index;
+  std::unordered_map<int64_t, int64_t> user_row, item_row;
+  for (int64_t u = 0; u < index.n_users(); ++u) user_row[index.users[u]] = u;
+  for (int64_t i = 0; i < index.n_items(); ++i) item_row[index.items[i]] = i;
+  std::vector<int64_t> order;                      // users in file order
+  std::map<int64_t, std::vector<int64_t>> ranked;  // user row -> item rows
+  const auto rows = testing::read_csv(csv);
+  EXPECT_EQ(rows.front(), (std::vector<std::string>{"userId", "rank", "movieId", "score"}));
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const int64_t u = user_row.at(std::stoll(rows[r][0]));
+    if (ranked.find(u) == ranked.end()) order.push_back(u);
+    EXPECT_EQ(std::stoll(rows[r][1]), static_cast<int64_t>(ranked[u].size()) + 1);
+    ranked[u].push_back(item_row.at(std::stoll(rows[r][2])));
+  }
+  const std::vector<int> ks(config.eval.topk.begin(), config.eval.topk.end());
+  RankingMetrics metrics(ks, index.popularity());
+  for (int64_t u : order) metrics.add(ranked[u], index.test[static_cast<size_t>(u)]);
+  return metrics.result();
+}
+
+TEST(RankingRun, RecommendListsGiveExactlyTheEvaluatedTestMetrics) {
+  TempDir dir;
+  const Config config = ranking_config("ease", dir.file("run"));
+  const TrainResult result = run_train(config, "dnnrec train --model ease");
+  // The metric names, under val and test.
+  for (const char* name : {"ndcg@10", "recall@10", "mrr@10", "hit@10", "precision@10", "ndcg@20",
+                           "recall@20", "coverage@10", "popularity@10"}) {
+    EXPECT_TRUE(result.test.count(name)) << name;
+    EXPECT_TRUE(result.val.count(name)) << name;
+  }
+  EXPECT_GT(result.test.at("ndcg@10"), 0.22);
+  EXPECT_LT(result.test.at("ndcg@10"), 0.32);
+  const auto doc = nlohmann::json::parse(testing::read_file(dir.file("run/metrics.json")));
+  EXPECT_DOUBLE_EQ(doc["test"]["ndcg@10"].get<double>(), result.test.at("ndcg@10"));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("run/history.csv")));
+
+  // evaluate reads the checkpoint back and measures the same.
+  const EvalResult evaluated = run_evaluate(result.checkpoint, "", "test");
+  EXPECT_EQ(evaluated.metrics, result.test);
+  EXPECT_GT(evaluated.examples, 500);
+  EXPECT_EQ(run_evaluate(result.checkpoint, "", "val").metrics, result.val);
+
+  // recommend --users all, as the CLI writes it, scored against the test split.
+  const testing::Shell shell =
+      testing::shell("recommend --checkpoint " + result.checkpoint +
+                     " --users all -k 20 --output " + dir.file("recs.csv"));
+  ASSERT_EQ(shell.code, 0) << shell.err;
+  EXPECT_EQ(score_lists(dir.file("recs.csv"), config), evaluated.metrics);
+
+  // The library's single-user list is the same list.
+  const auto lists = run_recommend_users(result.checkpoint, "", {}, 20);
+  const auto one = run_recommend(result.checkpoint, "", lists[3].user, 20);
+  ASSERT_EQ(one.size(), 20u);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i].movie, lists[3].items[i].movie);
+
+  // A user file: its users' lists, an unknown user left out; a bad id names file:line.
+  testing::write_file(dir.file("users.csv"),
+                      "userId\n" + std::to_string(lists[3].user) + "\n999999\n");
+  const auto some =
+      run_recommend_users(result.checkpoint, "", read_user_ids(dir.file("users.csv")), 5);
+  ASSERT_EQ(some.size(), 1u);
+  EXPECT_EQ(some[0].items[0].movie, lists[3].items[0].movie);
+  testing::write_file(dir.file("bad.csv"), "userId\n12\nx7\n");
+  const testing::Shell bad = testing::shell("recommend --checkpoint " + result.checkpoint +
+                                            " --users " + dir.file("bad.csv"));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("bad.csv:3"), std::string::npos) << bad.err;
+  // A ranking model predicts no ratings: a clear refusal.
+  testing::write_file(dir.file("pairs.csv"), "userId,movieId\n1,1\n");
+  EXPECT_THROW(run_predict(result.checkpoint, "", dir.file("pairs.csv"), "-"), ConfigError);
+}
+
+TEST(RankingRun, TrainedRankersBeatPopularityWithEarlyStoppingOnValNdcg) {
+  TempDir dir;
+  Config pop = ranking_config("pop", dir.file("pop"));
+  const double pop_ndcg = run_train(pop, "pop").test.at("ndcg@10");
+  Config bpr = ranking_config("bpr", dir.file("bpr"));
+  bpr.train.epochs = 6;
+  bpr.train.batch_size = 1024;
+  bpr.train.lr = 0.01;
+  bpr.model.embedding_dim = 32;
+  const TrainResult b = run_train(bpr, "bpr");
+  EXPECT_GT(b.test.at("ndcg@10"), pop_ndcg + 0.02) << "pop " << pop_ndcg;
+  const auto history = testing::read_csv(dir.file("bpr/history.csv"));
+  EXPECT_EQ(history.size(), 1u + b.epochs_run);
+  EXPECT_EQ(history.front()[0], "epoch");
+  EXPECT_NE(std::find(history.front().begin(), history.front().end(), "val_ndcg@10"),
+            history.front().end());
+  // The test metrics come from the best validation epoch's weights, which best.pt holds.
+  EXPECT_EQ(run_evaluate(b.checkpoint, "", "test").metrics, b.test);
+
+  Config tower = ranking_config("two-tower", dir.file("tower"));
+  tower.train.epochs = 4;
+  tower.train.batch_size = 512;
+  tower.train.lr = 0.01;
+  tower.model.hidden = {};
+  const TrainResult t = run_train(tower, "two-tower");
+  EXPECT_GT(t.test.at("ndcg@10"), pop_ndcg + 0.02) << "pop " << pop_ndcg;
+  EXPECT_EQ(run_evaluate(t.checkpoint, "", "test").metrics, t.test);
+}
+
+}  // namespace
+}  // namespace dnnrec
