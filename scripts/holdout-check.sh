@@ -2,7 +2,10 @@
 # The accuracy users get, measured the hard way: removes a random fraction of the ratings (and
 # the tags of those user-movie pairs) from a copy of a MovieLens folder before dnnrec sees
 # them, trains CONFIG on the rest, serves the removed pairs with `dnnrec predict`, and prints
-# their RMSE ("served") beside the run's own test RMSE.
+# their RMSE ("served") beside the run's own test RMSE. For a ranking config (train.task
+# ranking) it serves `dnnrec recommend --users all -k 10` instead and prints the hit rate and
+# NDCG@10 of those lists against each user's removed ratings of 4 or more, beside the same for
+# the most popular movies the user has not rated in the kept data (the one-line baseline).
 #   scripts/holdout-check.sh CONFIG [DATA] [--fraction F] [--seed N] [--json] [-- TRAIN_ARGS...]
 # DATA defaults to data/ml-latest-small; F to 0.1; N (which ratings are removed) to 1.
 # TRAIN_ARGS go to `dnnrec train` as they are (e.g. --epochs 3 --set features.history_len=0).
@@ -96,6 +99,56 @@ echo "holdout-check.sh: training $config on the rest" >&2
   --set output.plots=false "$@" > "$work/metrics.json"
 checkpoint=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
   "$work/metrics.json")
+if "$python" -c 'import json,sys; sys.exit(0 if "ndcg@10" in json.load(open(sys.argv[1]))["test"] else 1)' \
+  "$work/metrics.json"; then
+  echo "holdout-check.sh: serving top-10 lists for every user with $checkpoint" >&2
+  "$dnnrec" recommend --checkpoint "$checkpoint" --users all -k 10 --output "$work/recs.csv" -q
+  exec "$python" - "$work" "$config" "$fraction" "$seed" "$json" <<'PY'
+import collections, csv, json, math, sys
+work, config, fraction, seed, as_json = sys.argv[1:6]
+# What each user kept (the tool saw it) and what was removed with a rating of 4 or more.
+rated = collections.defaultdict(set)
+count = collections.Counter()
+with open(f"{work}/data/ratings.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        rated[r["userId"]].add(r["movieId"])
+        count[r["movieId"]] += 1
+liked = collections.defaultdict(set)
+with open(f"{work}/heldout.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        if float(r["rating"]) >= 4:
+            liked[r["userId"]].add(r["movieId"])
+lists = collections.defaultdict(list)
+with open(f"{work}/recs.csv", newline="") as f:
+    for r in csv.DictReader(f):
+        lists[r["userId"]].append(r["movieId"])
+popular = sorted(count, key=lambda m: (-count[m], int(m)))
+
+def measure(ranked, relevant):
+    dcg = sum(1 / math.log2(i + 2) for i, m in enumerate(ranked[:10]) if m in relevant)
+    idcg = sum(1 / math.log2(i + 2) for i in range(min(10, len(relevant))))
+    return (1.0 if dcg > 0 else 0.0), dcg / idcg
+
+users = sorted((u for u in liked if u in lists), key=int)
+served = [measure(lists[u], liked[u]) for u in users]
+pop = [measure([m for m in popular if m not in rated[u]][:10], liked[u]) for u in users]
+mean = lambda xs, i: sum(x[i] for x in xs) / max(1, len(xs))
+metrics = json.load(open(f"{work}/metrics.json"))
+out = {"config": config, "fraction": float(fraction), "seed": int(seed), "users": len(users),
+       "served": {"hit@10": mean(served, 0), "ndcg@10": mean(served, 1)},
+       "pop": {"hit@10": mean(pop, 0), "ndcg@10": mean(pop, 1)},
+       "test": {k: metrics["test"][k] for k in ("hit@10", "ndcg@10")}}
+out["ndcg_vs_pop"] = out["served"]["ndcg@10"] / max(out["pop"]["ndcg@10"], 1e-12)
+if as_json == "true":
+    print(json.dumps(out))
+else:
+    print("| config | users | served HR@10 | served NDCG@10 | pop HR@10 | pop NDCG@10 | NDCG vs pop | test NDCG@10 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| {config} | {len(users)} | {out['served']['hit@10']:.4f} | {out['served']['ndcg@10']:.4f} | "
+          f"{out['pop']['hit@10']:.4f} | {out['pop']['ndcg@10']:.4f} | {out['ndcg_vs_pop']:.2f}x | "
+          f"{out['test']['ndcg@10']:.4f} |")
+PY
+fi
 echo "holdout-check.sh: serving the held-out pairs with $checkpoint" >&2
 "$dnnrec" predict --checkpoint "$checkpoint" --input "$work/heldout.csv" \
   --output "$work/predictions.csv" --json > "$work/predict.json"
