@@ -106,9 +106,9 @@ struct Recommendation {
 };
 
 /// The top-k movies for a user, best first. A rating or binary model ranks the movies of
-/// movies.csv the user has not rated; a ranking model ranks what its evaluation ranks: every
-/// item of its catalogue but the user's training and validation interactions (the test split's
-/// items stay candidates, so the lists are the ones the test metrics measured).
+/// movies.csv the user has not rated; a ranking model every item of its catalogue the user has
+/// no interaction with in any split (and, with eval.exclude rated, has not rated at all), with
+/// the scores evaluation ranks by.
 std::vector<Recommendation> run_recommend(const std::string& checkpoint,
                                           const std::string& data_dir, int64_t user, int k);
 
@@ -120,10 +120,14 @@ struct UserRecommendations {
 
 /// run_recommend for many users with one restore. `users` empty: every user the model can
 /// rank (a ranking model's users, in its order; else every user with ratings, ascending).
-/// Users it cannot rank are left out with a warning. The lists equal run_recommend's.
+/// Users it cannot rank are left out with a warning. For a ranking model, `candidates` "serve"
+/// gives run_recommend's lists; "test" ranks exactly what test evaluation ranks (the test
+/// split's items stay candidates, a sequential model's history ends with the validation
+/// item): the lists the test metrics measured.
 std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoint,
                                                      const std::string& data_dir,
-                                                     const std::vector<int64_t>& users, int k);
+                                                     const std::vector<int64_t>& users, int k,
+                                                     const std::string& candidates = "serve");
 
 /// The userId column of a CSV file with a header (other columns ignored); DataError with
 /// file:line for a bad id.

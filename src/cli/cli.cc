@@ -303,17 +303,22 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
           "all|FILE");
   cmd.add("output", "Batch mode: write userId,rank,movieId,score here (default: stdout)", "FILE");
   cmd.add("k", "Number of movies (default: 10)", "N");
+  cmd.add("candidates",
+          "Ranking models: serve (every item the user has no interaction with; default) | test "
+          "(exactly what test evaluation ranks: the lists the test metrics measured)",
+          "serve|test");
   cmd.add_flag("json", "Print one JSON object to stdout");
   const auto parsed = cmd.start(args, out);
   if (!parsed) return kExitOk;
   const cxxopts::ParseResult& r = *parsed;
   const int k = static_cast<int>(to_int(get(r, "k", "10"), "k"));
+  const std::string candidates = get(r, "candidates", "serve");
   if (r.count("users")) {
     if (r.count("user")) throw ConfigError("recommend: give --user or --users, not both");
     const std::string users = get(r, "users");
-    const auto lists =
-        run_recommend_users(require(r, "checkpoint", "recommend"), get(r, "data"),
-                            users == "all" ? std::vector<int64_t>{} : read_user_ids(users), k);
+    const auto lists = run_recommend_users(
+        require(r, "checkpoint", "recommend"), get(r, "data"),
+        users == "all" ? std::vector<int64_t>{} : read_user_ids(users), k, candidates);
     const std::string text = recommendations_csv(lists);
     const std::string output = get(r, "output");
     if (output.empty() || output == "-") {
@@ -326,7 +331,10 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
   }
   if (r.count("output")) throw ConfigError("recommend: --output goes with --users");
   const int64_t user = to_int(require(r, "user", "recommend"), "user");
-  auto recs = run_recommend(require(r, "checkpoint", "recommend"), get(r, "data"), user, k);
+  auto recs = run_recommend_users(require(r, "checkpoint", "recommend"), get(r, "data"), {user}, k,
+                                  candidates)
+                  .front()
+                  .items;
   if (r["json"].as<bool>()) {
     json items = json::array();
     for (const auto& rec : recs) {

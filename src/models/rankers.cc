@@ -20,15 +20,21 @@ torch::Tensor UserBlock::dense(int64_t n_items) const {
   return x;
 }
 
-UserBlock user_block(const InteractionIndex& index, const std::vector<int64_t>& users) {
+UserBlock user_block(const InteractionIndex& index, const std::vector<int64_t>& users,
+                     const std::vector<int64_t>* leave_out) {
   std::vector<int64_t> items, offsets, counts;
   offsets.reserve(users.size());
   counts.reserve(users.size());
-  for (int64_t u : users) {
-    const auto& list = index.train[static_cast<size_t>(u)];
-    offsets.push_back(static_cast<int64_t>(items.size()));
-    counts.push_back(static_cast<int64_t>(list.size()));
+  for (size_t j = 0; j < users.size(); ++j) {
+    const auto& list = index.train[static_cast<size_t>(users[j])];
+    const auto begin = static_cast<int64_t>(items.size());
+    offsets.push_back(begin);
     items.insert(items.end(), list.begin(), list.end());
+    if (leave_out != nullptr) {
+      const auto at = std::find(items.begin() + begin, items.end(), (*leave_out)[j]);
+      if (at != items.end()) items.erase(at);
+    }
+    counts.push_back(static_cast<int64_t>(items.size()) - begin);
   }
   UserBlock block;
   block.users = torch::tensor(users, torch::kLong);
@@ -52,9 +58,13 @@ UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
   auto seq = block.sequence.accessor<int64_t, 2>();
   for (size_t j = 0; j < users.size(); ++j) {
     std::vector<int64_t> history = data.train_sequence[static_cast<size_t>(users[j])];
-    if (part == "test") {
+    if (part == "test" || part == "serve") {
       const auto& val = data.val_sequence[static_cast<size_t>(users[j])];
       history.insert(history.end(), val.begin(), val.end());
+    }
+    if (part == "serve") {
+      const auto& test = data.test_sequence[static_cast<size_t>(users[j])];
+      history.insert(history.end(), test.begin(), test.end());
     }
     const auto n = static_cast<int64_t>(history.size());
     for (int64_t t = 0; t < std::min(n, length); ++t) {
@@ -151,7 +161,8 @@ class BprImpl : public RankerImpl {
         bias_(register_module("item_bias", normal_table(n_items, 1, 0.0))) {}
   bool trainable() const override { return true; }
   torch::Tensor score(const UserBlock& block) override {
-    return torch::matmul(user_(block.users), item_->weight.t()) + bias_->weight.t();
+    // One pass over the [B, n_items] result: at full-catalogue scale, memory traffic is the cost.
+    return torch::addmm(bias_->weight.t(), user_(block.users), item_->weight.t());
   }
   torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
     const torch::Tensor u = user_(batch.users.users);  // [B, d]
@@ -203,10 +214,11 @@ class TwoTowerImpl : public RankerImpl {
     }
   }
   bool trainable() const override { return true; }
+  bool trains_on_history() const override { return true; }
 
   torch::Tensor score(const UserBlock& block) override {
     const torch::Tensor items = frozen_.defined() ? frozen_ : item_vectors(all_items());
-    return torch::matmul(user_vectors(block, torch::Tensor()), items.t());
+    return torch::matmul(user_vectors(block), items.t());
   }
 
   void freeze_items(bool on) override {
@@ -217,8 +229,9 @@ class TwoTowerImpl : public RankerImpl {
   }
 
   torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
-    const torch::Tensor u = user_vectors(batch.users, batch.items);  // [B, d]
-    const torch::Tensor v = item_vectors(batch.items);               // [B, d]
+    const torch::Tensor u = user_vectors(batch.users);  // [B, d], positives left out
+
+    const torch::Tensor v = item_vectors(batch.items);  // [B, d]
     const int64_t b = batch.items.size(0);
     // In-batch: row i's positive is column i, the other rows' positives are its negatives
     // (an accidental hit, the same item, is masked out).
@@ -245,18 +258,14 @@ class TwoTowerImpl : public RankerImpl {
  private:
   torch::Tensor all_items() const { return torch::arange(item_->weight.size(0), torch::kLong); }
 
-  // The user tower; with `leave_out` ([B] items), each user's history without that item.
-  torch::Tensor user_vectors(const UserBlock& block, const torch::Tensor& leave_out) {
+  // The user tower: the user's id and the mean of their history's vectors.
+  torch::Tensor user_vectors(const UserBlock& block) {
     // Sparse gradients, as the optimizer updates embedding tables row-wise.
-    torch::Tensor sum = std::get<0>(torch::embedding_bag(history_->weight, block.items,
-                                                         block.offsets, /*scale_grad=*/false,
-                                                         /*mode=sum*/ 0, /*sparse=*/true));
-    torch::Tensor count = block.counts.to(torch::kFloat);
-    if (leave_out.defined()) {
-      sum = sum - history_(leave_out);
-      count = count - 1;
-    }
-    const torch::Tensor history = sum / count.clamp_min(1).unsqueeze(1);
+    const torch::Tensor sum = std::get<0>(torch::embedding_bag(
+        history_->weight, block.items, block.offsets, /*scale_grad=*/false, /*mode=sum*/ 0,
+        /*sparse=*/true));
+    const torch::Tensor count = block.counts.to(torch::kFloat).clamp_min(1).unsqueeze(1);
+    const torch::Tensor history = sum / count;
     const torch::Tensor id = user_(block.users);
     torch::Tensor out = user_mlp_ ? user_mlp_->forward(torch::cat({id, history}, 1)) : id + history;
     return torch::nn::functional::normalize(out,

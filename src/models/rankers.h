@@ -21,7 +21,7 @@ struct RankingData {
   InteractionIndex index;
   /// Per user: the training and the validation items in time order, oldest first (what a
   /// sequential model reads).
-  std::vector<std::vector<int64_t>> train_sequence, val_sequence;
+  std::vector<std::vector<int64_t>> train_sequence, val_sequence, test_sequence;
   /// Per user: the timestamp of each item of train_sequence (seconds).
   std::vector<std::vector<int64_t>> train_times;
   /// Per item: genre ids (1..n_genres, 0 = padding) [n_items, max genres], and year id
@@ -46,11 +46,13 @@ struct UserBlock {
 
 /// The users [begin, end) of `index`.
 UserBlock user_block(const InteractionIndex& index, int64_t begin, int64_t end);
-/// The given users of `index`.
-UserBlock user_block(const InteractionIndex& index, const std::vector<int64_t>& users);
+/// The given users of `index`; with `leave_out`, row j's list without the item leave_out[j]
+/// (a training example's history without its own positive).
+UserBlock user_block(const InteractionIndex& index, const std::vector<int64_t>& users,
+                     const std::vector<int64_t>* leave_out = nullptr);
 /// The given users of `data`, with `sequence` when length > 0: for part "val" (and "train") the
-/// training items, for "test" (and serving) the training then the validation items, as the
-/// user's history.
+/// training items, for "test" the training then the validation items, for "serve" the test
+/// items after those, as the user's history.
 UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
                      const std::string& part, int64_t length);
 
@@ -58,7 +60,8 @@ UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
 struct RankBatch {
   torch::Tensor items;      ///< [B] positive items
   torch::Tensor negatives;  ///< bpr: [B, n] per example; two-tower: [n] shared; may be empty
-  UserBlock users;          ///< the example's user (one per example) and their training items
+  UserBlock users;  ///< the example's user (one per example), with their training items but the
+                    ///< positive when the model trains_on_history()
 };
 
 /// A ranking model: scores of every item for a block of users.
@@ -70,6 +73,9 @@ class RankerImpl : public torch::nn::Module {
   virtual bool trainable() const { return false; }
   /// The history length L a sequential model reads from UserBlock::sequence; 0 for the others.
   virtual int64_t sequence_length() const { return 0; }
+  /// Whether training reads RankBatch::users' item lists (each without the example's positive);
+  /// the others get only the user indices.
+  virtual bool trains_on_history() const { return false; }
   /// Whether a training batch is a set of users (their training sequences, L + 1 items) rather
   /// than a set of interactions.
   virtual bool trains_on_users() const { return false; }

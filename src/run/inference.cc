@@ -161,7 +161,10 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
     EvalResult result;
     result.checkpoint = checkpoint;
     result.split = split_name;
+    const auto start = Clock::now();
     result.metrics = evaluate_restored(r, split_name, &result.examples);
+    spdlog::info("{}: full ranking of {} users x {} items in {:.2f}s", split_name,
+                 r.ranking.index.n_users(), r.ranking.index.n_items(), seconds_since(start));
     return result;
   }
   Restored r = restore(checkpoint, data_dir);
@@ -371,7 +374,8 @@ std::vector<Recommendation> recommend_one(Restored& r, int64_t user, int k) {
 // A ranking model's lists: its users (all of them for an empty `users`), unknown ones skipped.
 std::vector<UserRecommendations> recommend_ranking(const std::string& checkpoint,
                                                    const std::string& data_dir,
-                                                   const std::vector<int64_t>& users, int k) {
+                                                   const std::vector<int64_t>& users, int k,
+                                                   const std::string& candidates) {
   RestoredRanking r = restore_ranking(checkpoint, data_dir);
   const InteractionIndex& index = r.ranking.index;
   std::vector<int64_t> rows;
@@ -397,17 +401,15 @@ std::vector<UserRecommendations> recommend_ranking(const std::string& checkpoint
     }
     if (unknown > 0) spdlog::warn("{} users without training interactions left out", unknown);
   }
-  const auto lists = rank_users(r, rows, k);
-  torch::NoGradGuard no_grad;
+  std::vector<std::vector<float>> scores;
+  const auto lists = rank_users(r, rows, k, candidates, &scores);
   std::vector<UserRecommendations> out;
   for (size_t j = 0; j < rows.size(); ++j) {
     UserRecommendations recs;
     recs.user = index.users[static_cast<size_t>(rows[j])];
-    const torch::Tensor scores = r.model->score(user_block(index, {rows[j]}));
-    for (int64_t item : lists[j]) {
-      const double score = scores[0][item].item<double>();
-      recs.items.push_back(
-          recommendation(r.data, index.items[static_cast<size_t>(item)], score, score));
+    for (size_t i = 0; i < lists[j].size(); ++i) {
+      const auto movie = index.items[static_cast<size_t>(lists[j][i])];
+      recs.items.push_back(recommendation(r.data, movie, scores[j][i], scores[j][i]));
     }
     out.push_back(std::move(recs));
   }
@@ -418,9 +420,12 @@ std::vector<UserRecommendations> recommend_ranking(const std::string& checkpoint
 
 std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoint,
                                                      const std::string& data_dir,
-                                                     const std::vector<int64_t>& users, int k) {
+                                                     const std::vector<int64_t>& users, int k,
+                                                     const std::string& candidates) {
   if (k <= 0) throw ConfigError("-k must be at least 1");
-  if (is_ranking(checkpoint)) return recommend_ranking(checkpoint, data_dir, users, k);
+  if (is_ranking(checkpoint)) {
+    return recommend_ranking(checkpoint, data_dir, users, k, candidates);
+  }
   Restored r = restore(checkpoint, data_dir);
   std::vector<int64_t> wanted = users;
   if (wanted.empty()) {

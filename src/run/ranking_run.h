@@ -44,9 +44,14 @@ RestoredRanking restore_ranking(const std::string& checkpoint, const std::string
 std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::string& part,
                                                 int64_t* users = nullptr);
 
-/// The k best items of each user index in `users`, leaving out what test evaluation leaves out
-/// (training and validation items): the lists evaluation measures.
+/// The k best items of each user index in `users`. candidates "test": what test evaluation
+/// ranks (training and validation items left out, the history of a sequential model ending
+/// with the validation item): the lists the test metrics measured. "serve": every item the
+/// user has no interaction with in any split (a served list), the history ending with the
+/// latest. Both with the same scores and eval.exclude.
+/// With `scores`, also each listed item's score.
 std::vector<std::vector<int64_t>> rank_users(RestoredRanking& r, const std::vector<int64_t>& users,
-                                             int k);
+                                             int k, const std::string& candidates,
+                                             std::vector<std::vector<float>>* scores = nullptr);
 
 }  // namespace dnnrec

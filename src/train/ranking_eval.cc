@@ -101,9 +101,13 @@ BlockScorer popularity_scorer(const InteractionIndex& index) {
 std::vector<int64_t> excluded_items(const InteractionIndex& index, int64_t user,
                                     const std::string& part) {
   std::vector<int64_t> excluded = index.train[static_cast<size_t>(user)];
-  if (part == "test") {
+  if (part == "test" || part == "serve") {
     const auto& val = index.val[static_cast<size_t>(user)];
     excluded.insert(excluded.end(), val.begin(), val.end());
+  }
+  if (part == "serve") {
+    const auto& test = index.test[static_cast<size_t>(user)];
+    excluded.insert(excluded.end(), test.begin(), test.end());
   }
   if (!index.also_excluded.empty()) {
     const auto& also = index.also_excluded[static_cast<size_t>(user)];
@@ -113,6 +117,7 @@ std::vector<int64_t> excluded_items(const InteractionIndex& index, int64_t user,
 }
 
 torch::Tensor itemknn_weights(const InteractionIndex& index, int64_t neighbours) {
+  check_item_item_memory("itemknn", index.n_items(), int64_t{8} << 30, 3 * sizeof(float));
   const torch::Tensor x = index.train_matrix();
   const torch::Tensor norms = x.sum(0).sqrt();  // 0/1 columns: the norm is sqrt(count)
   torch::Tensor sim = torch::matmul(x.t(), x) / (norms.unsqueeze(1) * norms.unsqueeze(0) + 1e-8);
@@ -139,11 +144,16 @@ torch::Tensor ease_weights(const InteractionIndex& index, double lambda, int64_t
 
 void check_ease_memory(int64_t n, int64_t max_bytes) {
   // The Gram matrix, its inverse and B, in double while inverting.
-  const int64_t need = 3 * n * n * static_cast<int64_t>(sizeof(double));
+  check_item_item_memory("ease", n, max_bytes, 3 * sizeof(double));
+}
+
+void check_item_item_memory(const std::string& model, int64_t n, int64_t max_bytes,
+                            size_t bytes_per_pair) {
+  const int64_t need = n * n * static_cast<int64_t>(bytes_per_pair);
   if (need > max_bytes) {
-    throw ConfigError("ease: " + std::to_string(n) + " items need " + std::to_string(need >> 20) +
-                      " MiB for the item-item matrices, over the " + "limit of " +
-                      std::to_string(max_bytes >> 20) +
+    throw ConfigError(model + ": " + std::to_string(n) + " items need " +
+                      std::to_string(need >> 20) + " MiB for the item-item matrices, over the " +
+                      "limit of " + std::to_string(max_bytes >> 20) +
                       " MiB; filter rare items (data.min_item_interactions)");
   }
 }

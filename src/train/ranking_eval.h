@@ -56,6 +56,11 @@ torch::Tensor itemknn_weights(const InteractionIndex& index, int64_t neighbours)
 torch::Tensor ease_weights(const InteractionIndex& index, double lambda,
                            int64_t max_bytes = int64_t{8} << 30);
 
+/// Throws ConfigError naming `model` and the limit when n x n item pairs of bytes_per_pair
+/// bytes each (the item-item matrices a model holds at once) would exceed max_bytes.
+void check_item_item_memory(const std::string& model, int64_t n, int64_t max_bytes,
+                            size_t bytes_per_pair);
+
 /// Throws ConfigError when EASE's item-item matrices for n items would need more than
 /// max_bytes, naming the limit.
 void check_ease_memory(int64_t n, int64_t max_bytes);
@@ -64,7 +69,8 @@ void check_ease_memory(int64_t n, int64_t max_bytes);
 torch::Tensor ease_from_gram(torch::Tensor gram, double lambda);
 
 /// The items ranking leaves out for `user`: the training items, for "test" also the
-/// validation items (what a served list leaves out too), and the user's also_excluded.
+/// validation items, for "serve" (a served list) also the test items, and always the user's
+/// also_excluded.
 std::vector<int64_t> excluded_items(const InteractionIndex& index, int64_t user,
                                     const std::string& part);
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -88,9 +89,33 @@ TEST(RankingRun, RecommendListsGiveExactlyTheEvaluatedTestMetrics) {
   // recommend --users all, as the CLI writes it, scored against the test split.
   const testing::Shell shell =
       testing::shell("recommend --checkpoint " + result.checkpoint +
-                     " --users all -k 20 --output " + dir.file("recs.csv"));
+                     " --users all --candidates test -k 20 --output " + dir.file("recs.csv"));
   ASSERT_EQ(shell.code, 0) << shell.err;
   EXPECT_EQ(score_lists(dir.file("recs.csv"), config), evaluated.metrics);
+
+  // Served lists (the default) leave out every interaction of the user, test items included.
+  const RankingData data = prepare_ranking(config, load_data(config));
+  const auto served = run_recommend_users(result.checkpoint, "", {}, 20);
+  ASSERT_EQ(served.size(), static_cast<size_t>(data.index.n_users()));
+  for (size_t u = 0; u < served.size(); ++u) {
+    ASSERT_EQ(served[u].user, data.index.users[u]);
+    std::set<int64_t> known;
+    for (const auto* part : {&data.index.train, &data.index.val, &data.index.test}) {
+      for (int64_t item : (*part)[u]) known.insert(data.index.items[item]);
+    }
+    for (const auto& rec : served[u].items) EXPECT_EQ(known.count(rec.movie), 0u);
+  }
+  // The test lists do list test items: that is what the metrics count.
+  int64_t test_items_listed = 0;
+  const auto test_lists = run_recommend_users(result.checkpoint, "", {}, 20, "test");
+  for (size_t u = 0; u < test_lists.size(); ++u) {
+    for (const auto& rec : test_lists[u].items) {
+      for (int64_t item : data.index.test[u]) {
+        test_items_listed += rec.movie == data.index.items[item];
+      }
+    }
+  }
+  EXPECT_GT(test_items_listed, 100);
 
   // The library's single-user list is the same list.
   const auto lists = run_recommend_users(result.checkpoint, "", {}, 20);

@@ -221,6 +221,31 @@ TEST(Sweep, RunsRanksAndResumesWithoutRedoingFinishedTrials) {
   for (const auto& row : second.leaderboard) EXPECT_EQ(row.status, "done");
 }
 
+TEST(Sweep, RanksRankingTrialsByValNdcgHighestFirst) {
+  testing::TempDir tmp;
+  SweepOptions o = options_for(tmp.file("sweep"));
+  o.base.train.task = "ranking";
+  o.base.data.split = "random-per-user";
+  o.base.data.min_user_interactions = 5;
+  o.base.data.min_item_interactions = 5;
+  o.base.model.name = "itemknn";
+  o.grid.push_back(parse_grid_axis("model.neighbours=1,5,50"));
+  const SweepResult r = run_sweep(o);
+  ASSERT_EQ(r.failed, 0);
+  EXPECT_EQ(r.metric, "val_ndcg@10");  // the ranking task's monitor
+  ASSERT_EQ(r.leaderboard.size(), 3u);
+  // Ranked by val_ndcg@10, the best (highest) first.
+  EXPECT_GE(r.leaderboard[0].score, r.leaderboard[1].score);
+  EXPECT_GE(r.leaderboard[1].score, r.leaderboard[2].score);
+  EXPECT_GT(r.leaderboard[0].score, 0.0);
+  bool test_ndcg = false;
+  for (const auto& [name, unused] : r.leaderboard[0].metrics) test_ndcg |= name == "test_ndcg@10";
+  EXPECT_TRUE(test_ndcg);
+  const std::string md = testing::read_file(o.out + "/leaderboard.md");
+  EXPECT_NE(md.find("model.neighbours"), std::string::npos) << md;
+  EXPECT_NE(md.find("val_ndcg@10"), std::string::npos) << md;
+}
+
 TEST(Sweep, ADivergedTrialIsRankedLastAndNotRerun) {
   testing::TempDir tmp;
   SweepOptions o = options_for(tmp.file("sweep"));
