@@ -45,17 +45,10 @@ Restored restore(const std::string& checkpoint, const std::string& data_dir) {
   Restored r;
   r.ckpt = load_checkpoint(checkpoint);
   Config& config = r.ckpt.config;
-  config.data.dir = data_dir.empty() ? r.ckpt.meta.data_dir : data_dir;
-  spdlog::info("checkpoint {}: model {}, epoch {}, data {}", checkpoint, config.model.name,
-               r.ckpt.meta.epoch, config.data.dir);
-  r.data = load_data(config);
-  const std::string print = fingerprint(r.data.ratings);
-  if (print != r.ckpt.meta.data_fingerprint) {
-    spdlog::warn(
-        "the ratings in {} differ from the ones the model was trained on ({} vs {}): "
-        "splits and histories may not match training",
-        config.data.dir, print, r.ckpt.meta.data_fingerprint);
-  }
+  spdlog::info("checkpoint {}: model {}, epoch {}", checkpoint, config.model.name,
+               r.ckpt.meta.epoch);
+  r.data =
+      load_checkpoint_data(config, data_dir, r.ckpt.meta.data_dir, r.ckpt.meta.data_fingerprint);
   r.split = split_ratings(r.data.ratings, config.data);
   r.features = std::make_unique<FeatureBuilder>(config.features, config.data.split);
   r.features->restore(r.ckpt.vocabs, r.data, r.split.train);

@@ -476,15 +476,10 @@ RestoredRanking restore_ranking(const std::string& checkpoint, const std::string
   RestoredRanking r;
   r.ckpt = load_checkpoint(checkpoint);
   Config& config = r.ckpt.config;
-  config.data.dir = data_dir.empty() ? r.ckpt.meta.data_dir : data_dir;
-  spdlog::info("checkpoint {}: ranking model {}, epoch {}, data {}", checkpoint, config.model.name,
-               r.ckpt.meta.epoch, config.data.dir);
-  r.data = load_data(config);
-  const std::string print = fingerprint(r.data.ratings);
-  if (print != r.ckpt.meta.data_fingerprint) {
-    spdlog::warn("the ratings in {} differ from the ones the model was trained on ({} vs {})",
-                 config.data.dir, print, r.ckpt.meta.data_fingerprint);
-  }
+  spdlog::info("checkpoint {}: ranking model {}, epoch {}", checkpoint, config.model.name,
+               r.ckpt.meta.epoch);
+  r.data =
+      load_checkpoint_data(config, data_dir, r.ckpt.meta.data_dir, r.ckpt.meta.data_fingerprint);
   r.ranking = prepare_ranking(config, r.data);
   configure_threads(config.train.threads);
   keep_freed_memory();  // score blocks reuse their memory instead of faulting it in anew

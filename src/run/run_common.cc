@@ -53,6 +53,21 @@ MovieLens load_data(const Config& config) {
   return data;
 }
 
+MovieLens load_checkpoint_data(Config& config, const std::string& data_dir,
+                               const std::string& stored_dir, const std::string& meta_fingerprint) {
+  config.data.dir = data_dir.empty() ? stored_dir : data_dir;
+  spdlog::info("data {}", config.data.dir);
+  MovieLens data = load_data(config);
+  const std::string print = fingerprint(data.ratings);
+  if (print != meta_fingerprint) {
+    spdlog::warn(
+        "the ratings in {} differ from the ones the model was trained on ({} vs {}): "
+        "splits and histories may not match training",
+        config.data.dir, print, meta_fingerprint);
+  }
+  return data;
+}
+
 nlohmann::ordered_json metrics_json(const std::map<std::string, double>& metrics) {
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& [name, value] : metrics) {
