@@ -72,13 +72,24 @@ def save(fig, path):
     print(path)
 
 
+def panels(n, height):
+    """A figure of n panels, at most 5 a row (the ranking task logs 14 validation curves)."""
+    cols = min(n, 5)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, height * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
 def plot_run(run_dir):
     runs = histories(run_dir)
     if not runs:
         return False
     columns = curve_columns(runs)
-    fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.4), squeeze=False)
-    for ax, column in zip(axes[0], columns):
+    fig, axes = panels(len(columns), 3.4)
+    for ax, column in zip(axes, columns):
         for label, rows in runs:
             xs = [int(r["epoch"]) for r in rows if number(r.get(column)) is not None]
             ys = [number(r[column]) for r in rows if number(r.get(column)) is not None]
@@ -105,7 +116,8 @@ def plot_sweep(sweep_dir):
     with open(os.path.join(sweep_dir, "leaderboard.md")) as f:
         first = f.readline()
     metric = first.split("Ranked by ")[1].split(" ")[0] if "Ranked by " in first else "val_rmse"
-    mode_max = any(m in metric for m in ("auc", "accuracy", "ndcg", "precision", "recall", "hit"))
+    mode_max = any(m in metric for m in ("auc", "accuracy", "ndcg", "precision", "recall", "hit",
+                                         "mrr", "coverage"))
 
     def label(row):
         return " ".join(f"{p.split('.')[-1]}={row[p]}" for p in params) or row["trial"]
@@ -116,8 +128,8 @@ def plot_sweep(sweep_dir):
     runs = [(name, h[0][1]) for name, h in runs if h]
     if runs:
         columns = curve_columns([(name, rows) for name, rows in runs])
-        fig, axes = plt.subplots(1, len(columns), figsize=(4 * len(columns), 3.6), squeeze=False)
-        for ax, column in zip(axes[0], columns):
+        fig, axes = panels(len(columns), 3.6)
+        for ax, column in zip(axes, columns):
             for name, rows in runs:
                 xs = [int(r["epoch"]) for r in rows if number(r.get(column)) is not None]
                 ys = [number(r[column]) for r in rows if number(r.get(column)) is not None]
@@ -126,7 +138,7 @@ def plot_sweep(sweep_dir):
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
-        axes[0][0].legend(fontsize=7)
+        axes[0].legend(fontsize=7)
         fig.suptitle(f"best trials of {os.path.basename(os.path.abspath(sweep_dir))}", fontsize=9)
         save(fig, os.path.join(sweep_dir, "best_trials.png"))
 
