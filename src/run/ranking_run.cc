@@ -458,8 +458,14 @@ TrainResult train_ranking(TrainRun& run, bool dry_run) {
   }
   result.train_samples_per_sec = seconds > 0 ? samples / seconds : 0.0;
   result.seconds_per_epoch = result.epochs_run > 0 ? seconds / result.epochs_run : 0.0;
-  const bool best = config.train.restore_best && config.train.save_best;
-  result.checkpoint = result.run_dir + (best ? "/best.pt" : "/last.pt");
+  // The checkpoint whose weights give the test metrics, as for the rating task: last.pt without
+  // restore_best, best.pt with it (none when best.pt is not kept).
+  const bool best = config.train.restore_best;
+  if (!best) {
+    result.checkpoint = result.run_dir + "/last.pt";
+  } else if (config.train.save_best) {
+    result.checkpoint = result.run_dir + "/best.pt";
+  }
   const std::vector<int> ks = topk_of(config);
   // The val metrics of the epoch whose weights the model ends with, measured at its end.
   result.val = config.train.restore_best && !f.best_val.empty() ? f.best_val : f.last_val;
