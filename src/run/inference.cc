@@ -41,14 +41,12 @@ struct Restored {
   std::unique_ptr<Trainer> trainer;
 };
 
-Restored restore(const std::string& checkpoint, const std::string& data_dir) {
+// A loaded rating or binary checkpoint with its data, split, features and trainer.
+Restored restore(Checkpoint ckpt, const std::string& data_dir) {
   Restored r;
-  r.ckpt = load_checkpoint(checkpoint);
-  Config& config = r.ckpt.config;
-  spdlog::info("checkpoint {}: model {}, epoch {}", checkpoint, config.model.name,
-               r.ckpt.meta.epoch);
-  r.data =
-      load_checkpoint_data(config, data_dir, r.ckpt.meta.data_dir, r.ckpt.meta.data_fingerprint);
+  r.ckpt = std::move(ckpt);
+  const Config& config = r.ckpt.config;
+  r.data = load_checkpoint_data(r.ckpt, data_dir);
   r.split = split_ratings(r.data.ratings, config.data);
   r.features = std::make_unique<FeatureBuilder>(config.features, config.data.split);
   r.features->restore(r.ckpt.vocabs, r.data, r.split.train);
@@ -145,12 +143,13 @@ std::string recommendations_csv(const std::vector<UserRecommendations>& lists) {
 
 EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_dir,
                         const std::string& split_name, const std::string& predictions) {
-  if (load_checkpoint(checkpoint).config.train.task == "ranking") {
+  Checkpoint ckpt = load_checkpoint(checkpoint);
+  if (ckpt.config.train.task == "ranking") {
     if (!predictions.empty()) {
       throw ConfigError("--predictions writes rating predictions; for a ranking model write " +
                         std::string("the lists with dnnrec recommend --users all --output"));
     }
-    RestoredRanking r = restore_ranking(checkpoint, data_dir);
+    RestoredRanking r = restore_ranking(std::move(ckpt), data_dir);
     EvalResult result;
     result.checkpoint = checkpoint;
     result.split = split_name;
@@ -160,7 +159,7 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
                  r.ranking.index.n_users(), r.ranking.index.n_items(), seconds_since(start));
     return result;
   }
-  Restored r = restore(checkpoint, data_dir);
+  Restored r = restore(std::move(ckpt), data_dir);
   const std::vector<int64_t>* rows = nullptr;
   if (split_name == "test") rows = &r.split.test;
   if (split_name == "val") rows = &r.split.val;
@@ -262,11 +261,12 @@ std::vector<std::string> checkpoints_of(const std::string& path) {
 
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
                           const std::string& input, const std::string& output) {
-  if (load_checkpoint(checkpoint).config.train.task == "ranking") {
+  Checkpoint ckpt = load_checkpoint(checkpoint);
+  if (ckpt.config.train.task == "ranking") {
     throw ConfigError(checkpoint + " is a ranking model: it ranks items rather than predicting " +
                       "ratings; use dnnrec recommend");
   }
-  Restored r = restore(checkpoint, data_dir);
+  Restored r = restore(std::move(ckpt), data_dir);
   std::vector<int64_t> users, movies;
   const std::string name = fs::path(input).filename().string();
   try {
@@ -304,10 +304,6 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
 }
 
 namespace {
-
-bool is_ranking(const std::string& checkpoint) {
-  return load_checkpoint(checkpoint).config.train.task == "ranking";
-}
 
 Recommendation recommendation(const MovieLens& data, int64_t movie_id, double score,
                               double predicted) {
@@ -365,11 +361,10 @@ std::vector<Recommendation> recommend_one(Restored& r, int64_t user, int k) {
 }
 
 // A ranking model's lists: its users (all of them for an empty `users`), unknown ones skipped.
-std::vector<UserRecommendations> recommend_ranking(const std::string& checkpoint,
-                                                   const std::string& data_dir,
+std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::string& data_dir,
                                                    const std::vector<int64_t>& users, int k,
                                                    const std::string& candidates) {
-  RestoredRanking r = restore_ranking(checkpoint, data_dir);
+  RestoredRanking r = restore_ranking(std::move(ckpt), data_dir);
   const InteractionIndex& index = r.ranking.index;
   std::vector<int64_t> rows;
   if (users.empty()) {
@@ -416,10 +411,11 @@ std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoi
                                                      const std::vector<int64_t>& users, int k,
                                                      const std::string& candidates) {
   if (k <= 0) throw ConfigError("-k must be at least 1");
-  if (is_ranking(checkpoint)) {
-    return recommend_ranking(checkpoint, data_dir, users, k, candidates);
+  Checkpoint ckpt = load_checkpoint(checkpoint);
+  if (ckpt.config.train.task == "ranking") {
+    return recommend_ranking(std::move(ckpt), data_dir, users, k, candidates);
   }
-  Restored r = restore(checkpoint, data_dir);
+  Restored r = restore(std::move(ckpt), data_dir);
   std::vector<int64_t> wanted = users;
   if (wanted.empty()) {
     wanted = r.data.ratings.user;

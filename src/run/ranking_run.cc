@@ -78,11 +78,30 @@ void add_item_features(const MovieLens& data, RankingData& out) {
   out.n_years = static_cast<int64_t>(year_list.size());
 }
 
-// Each user's training and validation items in time order (ties in file order).
-void add_sequences(const Ratings& ratings, const Split& split, RankingData& out) {
-  std::unordered_map<int64_t, int64_t> user_of, item_of;
-  for (int64_t u = 0; u < out.index.n_users(); ++u) user_of[out.index.users[u]] = u;
-  for (int64_t i = 0; i < out.index.n_items(); ++i) item_of[out.index.items[i]] = i;
+// The index's user and item of a rating row, built once for the passes below.
+class RowIndex {
+ public:
+  explicit RowIndex(const InteractionIndex& index) {
+    for (int64_t u = 0; u < index.n_users(); ++u) user_of_[index.users[u]] = u;
+    for (int64_t i = 0; i < index.n_items(); ++i) item_of_[index.items[i]] = i;
+  }
+  /// False when the row's user or movie is not in the index (filtered out).
+  bool find(const Ratings& ratings, int64_t row, int64_t& user, int64_t& item) const {
+    const auto u = user_of_.find(ratings.user[row]);
+    const auto i = item_of_.find(ratings.movie[row]);
+    if (u == user_of_.end() || i == item_of_.end()) return false;
+    user = u->second;
+    item = i->second;
+    return true;
+  }
+
+ private:
+  std::unordered_map<int64_t, int64_t> user_of_, item_of_;
+};
+
+// Each user's training, validation and test items in time order (ties in file order).
+void add_sequences(const Ratings& ratings, const Split& split, const RowIndex& rows_of,
+                   RankingData& out) {
   auto fill = [&](std::vector<int64_t> rows, std::vector<std::vector<int64_t>>& sequences,
                   std::vector<std::vector<int64_t>>* times) {
     std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) {
@@ -90,12 +109,11 @@ void add_sequences(const Ratings& ratings, const Split& split, RankingData& out)
     });
     sequences.assign(out.index.users.size(), {});
     if (times != nullptr) times->assign(out.index.users.size(), {});
+    int64_t u = 0, i = 0;
     for (int64_t row : rows) {
-      const auto u = user_of.find(ratings.user[row]);
-      const auto i = item_of.find(ratings.movie[row]);
-      if (u == user_of.end() || i == item_of.end()) continue;
-      sequences[u->second].push_back(i->second);
-      if (times != nullptr) (*times)[u->second].push_back(ratings.timestamp[row]);
+      if (!rows_of.find(ratings, row, u, i)) continue;
+      sequences[u].push_back(i);
+      if (times != nullptr) (*times)[u].push_back(ratings.timestamp[row]);
     }
   };
   fill(split.train, out.train_sequence, &out.train_times);
@@ -105,18 +123,14 @@ void add_sequences(const Ratings& ratings, const Split& split, RankingData& out)
 
 // eval.exclude rated: each user's movies of the catalogue rated below the interaction threshold
 // are left out of their lists (they are seen, and can never be a held-out interaction).
-void add_rated_exclusions(const Ratings& ratings, double threshold, RankingData& out) {
-  std::unordered_map<int64_t, int64_t> user_of, item_of;
-  for (int64_t u = 0; u < out.index.n_users(); ++u) user_of[out.index.users[u]] = u;
-  for (int64_t i = 0; i < out.index.n_items(); ++i) item_of[out.index.items[i]] = i;
+void add_rated_exclusions(const Ratings& ratings, double threshold, const RowIndex& rows_of,
+                          RankingData& out) {
   out.index.also_excluded.assign(out.index.users.size(), {});
+  int64_t u = 0, i = 0;
   for (size_t row = 0; row < ratings.size(); ++row) {
     if (ratings.rating[row] >= threshold) continue;
-    const auto u = user_of.find(ratings.user[row]);
-    const auto i = item_of.find(ratings.movie[row]);
-    if (u != user_of.end() && i != item_of.end()) {
-      out.index.also_excluded[u->second].push_back(i->second);
-    }
+    if (rows_of.find(ratings, static_cast<int64_t>(row), u, i))
+      out.index.also_excluded[u].push_back(i);
   }
 }
 
@@ -147,9 +161,11 @@ RankingData prepare_ranking(const Config& config, const MovieLens& data) {
   }
   RankingData out;
   out.index = index_interactions(data.ratings, split);
-  add_sequences(data.ratings, split, out);
-  if (config.eval.exclude == "rated")
-    add_rated_exclusions(data.ratings, d.min_interaction_rating, out);
+  const RowIndex rows_of(out.index);
+  add_sequences(data.ratings, split, rows_of, out);
+  if (config.eval.exclude == "rated") {
+    add_rated_exclusions(data.ratings, d.min_interaction_rating, rows_of, out);
+  }
   add_item_features(data, out);
   spdlog::info(
       "ranking data: {} interactions (rating >= {}), {} after the {}/{}-core: {} users, {} "
@@ -478,14 +494,11 @@ TrainResult train_ranking(TrainRun& run, bool dry_run) {
   return result;
 }
 
-RestoredRanking restore_ranking(const std::string& checkpoint, const std::string& data_dir) {
+RestoredRanking restore_ranking(Checkpoint ckpt, const std::string& data_dir) {
   RestoredRanking r;
-  r.ckpt = load_checkpoint(checkpoint);
-  Config& config = r.ckpt.config;
-  spdlog::info("checkpoint {}: ranking model {}, epoch {}", checkpoint, config.model.name,
-               r.ckpt.meta.epoch);
-  r.data =
-      load_checkpoint_data(config, data_dir, r.ckpt.meta.data_dir, r.ckpt.meta.data_fingerprint);
+  r.ckpt = std::move(ckpt);
+  const Config& config = r.ckpt.config;
+  r.data = load_checkpoint_data(r.ckpt, data_dir);
   r.ranking = prepare_ranking(config, r.data);
   configure_threads(config.train.threads);
   keep_freed_memory();  // score blocks reuse their memory instead of faulting it in anew

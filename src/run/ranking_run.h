@@ -36,8 +36,8 @@ struct RestoredRanking {
   Ranker model;
 };
 
-/// Reads a ranking checkpoint and rebuilds its data (data_dir empty: the stored folder).
-RestoredRanking restore_ranking(const std::string& checkpoint, const std::string& data_dir);
+/// Rebuilds a loaded ranking checkpoint's data and model (data_dir empty: the stored folder).
+RestoredRanking restore_ranking(Checkpoint ckpt, const std::string& data_dir);
 
 /// Full-ranking metrics of the restored model on "val" or "test" (eval.topk of its config);
 /// *users gets the number of users measured.

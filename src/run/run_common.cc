@@ -53,17 +53,18 @@ MovieLens load_data(const Config& config) {
   return data;
 }
 
-MovieLens load_checkpoint_data(Config& config, const std::string& data_dir,
-                               const std::string& stored_dir, const std::string& meta_fingerprint) {
-  config.data.dir = data_dir.empty() ? stored_dir : data_dir;
-  spdlog::info("data {}", config.data.dir);
+MovieLens load_checkpoint_data(Checkpoint& ckpt, const std::string& data_dir) {
+  Config& config = ckpt.config;
+  config.data.dir = data_dir.empty() ? ckpt.meta.data_dir : data_dir;
+  spdlog::info("checkpoint {}: model {} (task {}), epoch {}, data {}", ckpt.path, config.model.name,
+               config.train.task, ckpt.meta.epoch, config.data.dir);
   MovieLens data = load_data(config);
   const std::string print = fingerprint(data.ratings);
-  if (print != meta_fingerprint) {
+  if (print != ckpt.meta.data_fingerprint) {
     spdlog::warn(
         "the ratings in {} differ from the ones the model was trained on ({} vs {}): "
         "splits and histories may not match training",
-        config.data.dir, print, meta_fingerprint);
+        config.data.dir, print, ckpt.meta.data_fingerprint);
   }
   return data;
 }

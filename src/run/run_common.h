@@ -11,6 +11,7 @@
 #include "base/runtime.h"
 #include "data/movielens.h"
 #include "dnnrec/config.h"
+#include "train/checkpoint.h"
 
 namespace dnnrec {
 
@@ -23,11 +24,10 @@ std::string fingerprint(const Ratings& ratings);
 /// Loads config.data.dir with the data section's options; warns about skipped rows.
 MovieLens load_data(const Config& config);
 
-/// The data a checkpoint is read back with: sets config.data.dir to `data_dir` (empty: the
-/// folder stored in the checkpoint), loads it, and warns when its ratings differ from the ones
-/// the model was trained on (meta_fingerprint).
-MovieLens load_checkpoint_data(Config& config, const std::string& data_dir,
-                               const std::string& stored_dir, const std::string& meta_fingerprint);
+/// The data a checkpoint is read back with: sets its config's data.dir to `data_dir` (empty:
+/// the folder stored in the checkpoint), loads it, and warns when its ratings differ from the
+/// ones the model was trained on.
+MovieLens load_checkpoint_data(Checkpoint& ckpt, const std::string& data_dir);
 
 /// Metrics as a JSON object, non-finite values as null.
 nlohmann::ordered_json metrics_json(const std::map<std::string, double>& metrics);
