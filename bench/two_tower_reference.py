@@ -49,7 +49,6 @@ dnnrec's.
 """
 
 import argparse
-import csv
 import json
 import math
 import os
@@ -64,21 +63,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MASK64 = (1 << 64) - 1
+# The CSV reader and dnnrec's splitmix64 are shared with the rating benchmark's reference.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import SplitMix64, read_csv  # noqa: E402
+
 DEFAULT_DATA = os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "data", "ml-latest-small"))
 NO_GENRES = "(no genres listed)"
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def read_csv(path):
-    """The rows of a CSV file with a header, as lists of strings (header skipped)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        next(reader)
-        return list(reader)
 
 
 def parse_year(title):
@@ -101,23 +95,6 @@ def load_movielens(folder):
         names = [] if genres == NO_GENRES else [g for g in genres.split("|") if g]
         movies[int(movie_id)] = (names, parse_year(title))
     return user, movie, rating, movies
-
-
-class SplitMix64:
-    """splitmix64, as dnnrec's (src/base/random.h)."""
-
-    def __init__(self, seed):
-        self.state = seed & MASK64
-
-    def next(self):
-        self.state = (self.state + 0x9E3779B97F4A7C15) & MASK64
-        z = self.state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        return z ^ (z >> 31)
-
-    def below(self, n):
-        return (self.next() * n) >> 64
 
 
 def k_core(user, movie, rows, min_user, min_item):

@@ -6,18 +6,14 @@ RUNS/<config>-leave-last) and calls this. Each table goes between the markers
 <!-- ranking-<protocol>:begin --> and <!-- ranking-<protocol>:end --> of both files.
 """
 import argparse
-import json
 import os
 import re
+
+from results_table import load  # the runs' metrics.json, as the rating tables read them
 
 COLUMNS = [("val", "ndcg@10"), ("test", "ndcg@10"), ("test", "recall@10"), ("test", "mrr@10"),
            ("test", "hit@10"), ("test", "ndcg@20"), ("test", "coverage@10"),
            ("test", "popularity@10")]
-
-
-def load(path):
-    with open(os.path.join(path, "metrics.json")) as f:
-        return json.load(f)
 
 
 def cell(metrics, part, name):
