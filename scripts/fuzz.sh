@@ -13,7 +13,8 @@ mkdir -p "$out/corpus"
 out=$(cd "$out" && pwd)
 sources=(fuzz/fuzz_load.cc src/data/csv_reader.cc src/data/movielens.cc src/data/load.cc
          src/data/data_cache.cc src/data/features.cc src/data/split.cc src/base/config.cc
-         src/base/config_value.cc src/train/metrics.cc)
+         src/data/interactions.cc src/base/config_value.cc src/models/ranker_names.cc
+         src/train/metrics.cc)
 binary=$out/fuzz_load
 newest=$(cd "$root" && ls -t "${sources[@]}" include/dnnrec/*.h src/*/*.h | head -1)
 if [[ ! -x $binary || $root/$newest -nt $binary ]]; then

@@ -359,33 +359,33 @@ class SasRecImpl : public RankerImpl {
   torch::nn::Dropout dropout_{nullptr};
 };
 
+// The constructors of the models ranker_names() lists (ranker_names.cc, with their losses).
 struct RankerEntry {
   const char* name;
-  const char* loss;
   Ranker (*make)(const Config& config, const RankingData& data);
 };
 
 // clang-format off
 const std::vector<RankerEntry>& ranker_table() {
   static const std::vector<RankerEntry> table = {
-      {"pop", "none", [](const Config&, const RankingData& d) -> Ranker {
+      {"pop", [](const Config&, const RankingData& d) -> Ranker {
          return std::make_shared<PopImpl>(d.index.n_items()); }},
-      {"itemknn", "none", [](const Config& c, const RankingData& d) -> Ranker {
+      {"itemknn", [](const Config& c, const RankingData& d) -> Ranker {
          const int64_t k = c.model.neighbours;
          return std::make_shared<ItemItemImpl>(d.index.n_items(), [k](const RankingData& data) {
            return itemknn_weights(data.index, k); }); }},
-      {"ease", "none", [](const Config& c, const RankingData& d) -> Ranker {
+      {"ease", [](const Config& c, const RankingData& d) -> Ranker {
          const double lambda = c.model.ease_lambda, tau = c.model.ease_tau;
          return std::make_shared<ItemItemImpl>(d.index.n_items(), [lambda, tau](const RankingData& data) {
            if (tau <= 0) return ease_weights(data.index, lambda);
            check_ease_memory(data.index.n_items(), int64_t{8} << 30);
            return ease_from_gram(time_kernel_gram(data, tau), lambda); }); }},
-      {"bpr", "bpr", [](const Config& c, const RankingData& d) -> Ranker {
+      {"bpr", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<BprImpl>(d.index.n_users(), d.index.n_items(),
                                           c.model.embedding_dim); }},
-      {"two-tower", "sampled-softmax", [](const Config& c, const RankingData& d) -> Ranker {
+      {"two-tower", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<TwoTowerImpl>(c, d); }},
-      {"sasrec", "softmax", [](const Config& c, const RankingData& d) -> Ranker {
+      {"sasrec", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<SasRecImpl>(c, d); }},
   };
   return table;
@@ -394,25 +394,11 @@ const std::vector<RankerEntry>& ranker_table() {
 
 }  // namespace
 
-const std::vector<std::string>& ranker_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto& e : ranker_table()) out.push_back(e.name);
-    return out;
-  }();
-  return names;
-}
-
-std::string ranker_loss(const std::string& name) {
-  for (const auto& e : ranker_table()) {
-    if (name == e.name) return e.loss;
-  }
-  return "";
-}
-
 Ranker make_ranker(const Config& config, const RankingData& data) {
+  const auto& names = ranker_names();
+  const bool listed = std::find(names.begin(), names.end(), config.model.name) != names.end();
   for (const auto& e : ranker_table()) {
-    if (config.model.name == e.name) return e.make(config, data);
+    if (listed && config.model.name == e.name) return e.make(config, data);
   }
   const std::string near = nearest(config.model.name, ranker_names());
   throw ConfigError("model.name: unknown ranking model '" + config.model.name + "'" +

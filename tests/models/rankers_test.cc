@@ -48,6 +48,23 @@ TEST(Rankers, UserBlocksListEachUsersTrainingItems) {
   EXPECT_TRUE(torch::equal(dense[2], dense[0]));
 }
 
+// Config validation reads the names and losses (ranker_names.cc, without torch); make_ranker
+// builds from its own table: every listed name must build, and nothing else.
+TEST(Rankers, EveryListedNameBuildsAndHasALoss) {
+  const RankingData d = planted();
+  Config c;
+  c.train.task = "ranking";
+  c.features.history_len = 3;
+  for (const std::string& name : ranker_names()) {
+    c.model.name = name;
+    EXPECT_NE(make_ranker(c, d), nullptr) << name;
+    EXPECT_FALSE(ranker_loss(name).empty()) << name;
+  }
+  EXPECT_EQ(ranker_loss("dnn"), "");
+  c.model.name = "dnn";
+  EXPECT_THROW(make_ranker(c, d), ConfigError);
+}
+
 TEST(Rankers, ClosedFormModelsScoreTheHeldOutItemOfTheUsersGroupFirst) {
   const RankingData d = planted();
   Config c;

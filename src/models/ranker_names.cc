@@ -1,0 +1,36 @@
+// The ranking models' names and losses, without torch (rankers.cc holds their constructors).
+#include "models/ranker_names.h"
+
+#include <utility>
+
+namespace dnnrec {
+namespace {
+
+// In registry order; make_ranker (rankers.cc) builds each name listed here.
+const std::vector<std::pair<std::string, std::string>>& ranker_losses() {
+  static const std::vector<std::pair<std::string, std::string>> table = {
+      {"pop", "none"}, {"itemknn", "none"},           {"ease", "none"},
+      {"bpr", "bpr"},  {"two-tower", "sampled-softmax"}, {"sasrec", "softmax"},
+  };
+  return table;
+}
+
+}  // namespace
+
+const std::vector<std::string>& ranker_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& [name, loss] : ranker_losses()) out.push_back(name);
+    return out;
+  }();
+  return names;
+}
+
+std::string ranker_loss(const std::string& name) {
+  for (const auto& [n, loss] : ranker_losses()) {
+    if (n == name) return loss;
+  }
+  return "";
+}
+
+}  // namespace dnnrec
