@@ -2,6 +2,7 @@
 #include "data/interactions.h"
 
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
 
 #include "base/random.h"
@@ -41,20 +42,22 @@ std::vector<int64_t> k_core(const Ratings& ratings, const std::vector<int64_t>& 
 
 namespace {
 
-// RecBole's _calcu_split_ids: the sizes of train, val and test for a user's n rows.
+// The sizes of train, val and test for a user's n shuffled rows: cut at floor(train n) and
+// floor((train + val) n), as numpy's np.split(rows, [int(0.8 n), int(0.9 n)]); test takes the
+// remainder. Train keeps at least one row. (RecBole's floor(0.1 n) per held-out part gives the
+// remainder to train instead: on ml-latest-small it fell 0.016 NDCG@10 short of issue 16's EASE
+// anchor over ten split seeds, where these cuts land within 0.007 for pop, itemknn and ease.)
 void part_sizes(int64_t n, double val_ratio, double test_ratio, int64_t sizes[3]) {
-  const double ratios[3] = {1.0 - val_ratio - test_ratio, val_ratio, test_ratio};
-  sizes[1] = static_cast<int64_t>(ratios[1] * static_cast<double>(n));
-  sizes[2] = static_cast<int64_t>(ratios[2] * static_cast<double>(n));
-  sizes[0] = n - sizes[1] - sizes[2];
-  for (int part = 2; part >= 1; --part) {
-    if (sizes[0] <= 1) break;
-    const double share = ratios[part] * static_cast<double>(n);
-    if (share > 0 && share < 1) {
-      ++sizes[part];
-      --sizes[0];
-    }
-  }
+  const double train_ratio = 1.0 - val_ratio - test_ratio;
+  const auto cut = [n](double ratio) {
+    // The nudge keeps 0.8 * 10 at 8 whatever the rounding of the ratios' sum.
+    return static_cast<int64_t>(std::floor(ratio * static_cast<double>(n) + 1e-9));
+  };
+  const int64_t first = std::min(n, std::max<int64_t>(cut(train_ratio), 1));
+  const int64_t second = std::min(n, std::max(cut(train_ratio + val_ratio), first));
+  sizes[0] = first;
+  sizes[1] = second - first;
+  sizes[2] = n - second;
 }
 
 }  // namespace

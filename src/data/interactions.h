@@ -1,5 +1,5 @@
 // Implicit feedback for the ranking task: which ratings count as interactions, the iterative
-// k-core filter, and RecBole's per-user random split.
+// k-core filter, and the per-user random split.
 #pragma once
 
 #include <cstdint>
@@ -20,10 +20,9 @@ std::vector<int64_t> interaction_rows(const Ratings& ratings, double min_rating)
 std::vector<int64_t> k_core(const Ratings& ratings, const std::vector<int64_t>& rows,
                             int64_t min_user, int64_t min_item);
 
-/// RecBole's per-user random split ("RS" with order "RO", grouped by user): each user's rows
-/// are shuffled, then cut into train / val / test by the ratios. Of a user's n rows, val takes
-/// floor(val_ratio n) and test floor(test_ratio n), train the rest; a part whose ratio times n
-/// lies in (0, 1) still gets one row while train keeps more than one (test first, then val).
+/// The per-user random split of the ranking protocol: each user's rows are shuffled, then cut
+/// into train / val / test at floor((1 - val - test) n) and floor((1 - test) n) of its n rows,
+/// test taking the remainder (numpy's np.split idiom); train keeps at least one row.
 /// Deterministic for a seed; each list ascending.
 Split split_random_per_user(const Ratings& ratings, const std::vector<int64_t>& rows,
                             double val_ratio, double test_ratio, uint64_t seed);

@@ -1,5 +1,5 @@
 // Tests of the ranking task's data: the interaction threshold, the iterative k-core filter and
-// the per-user random split (RecBole's part sizes), on hand-made ratings.
+// the per-user random split (its part sizes), on hand-made ratings.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -48,12 +48,11 @@ TEST(Interactions, KCoreIteratesUntilStable) {
   EXPECT_TRUE(k_core(r, {0, 4}, 2, 1).empty());
 }
 
-TEST(Interactions, PerUserSplitTakesRecBolesPartSizes) {
-  // n = 10: 1 val, 1 test; n = 5: 0.5 of a row each, so one each (test first); n = 2: train
-  // keeps more than one row only before the test row is taken, so 1 train, 0 val, 1 test;
-  // n = 1: all train.
+TEST(Interactions, PerUserSplitCutsAtTheFlooredCumulativeRatios) {
+  // Cuts at floor(0.8 n) and floor(0.9 n): n = 10 gives 8/1/1; n = 15 gives 12/1/2 (test takes
+  // the remainder); n = 5 gives 4/0/1; n = 2 gives 1/0/1; n = 1 keeps its row for training.
   std::vector<std::pair<int64_t, int64_t>> pairs;
-  const std::map<int64_t, int64_t> counts = {{1, 10}, {2, 5}, {3, 2}, {4, 1}};
+  const std::map<int64_t, int64_t> counts = {{1, 10}, {2, 5}, {3, 2}, {4, 1}, {5, 15}};
   for (const auto& [user, n] : counts) {
     for (int64_t m = 0; m < n; ++m) pairs.emplace_back(user, 100 + m);
   }
@@ -63,7 +62,7 @@ TEST(Interactions, PerUserSplitTakesRecBolesPartSizes) {
     return std::count_if(rows.begin(), rows.end(), [&](int64_t i) { return r.user[i] == user; });
   };
   const std::map<int64_t, std::vector<int64_t>> expected = {
-      {1, {8, 1, 1}}, {2, {3, 1, 1}}, {3, {1, 0, 1}}, {4, {1, 0, 0}}};
+      {1, {8, 1, 1}}, {2, {4, 0, 1}}, {3, {1, 0, 1}}, {4, {1, 0, 0}}, {5, {12, 1, 2}}};
   for (const auto& [user, sizes] : expected) {
     EXPECT_EQ(count(s.train, user), sizes[0]) << user;
     EXPECT_EQ(count(s.val, user), sizes[1]) << user;
