@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "base/simd.h"
 
@@ -166,6 +167,88 @@ class Mean : public torch::autograd::Function<Mean> {
   }
 };
 
+// Bags of a CSR list (items, offsets), no padding: forward pools in parallel over bags; the
+// backward sums each distinct id's share into one gradient row.
+class BagMean : public torch::autograd::Function<BagMean> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& weight,
+                               const torch::Tensor& items_in, const torch::Tensor& offsets_in,
+                               bool sparse) {
+    const torch::Tensor items = items_in.contiguous(), offsets = offsets_in.contiguous();
+    const int64_t rows = weight.size(0), dim = weight.size(1);
+    const int64_t bags = offsets.size(0), n = items.numel();
+    const int64_t* id = items.data_ptr<int64_t>();
+    const int64_t* start = offsets.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n; ++i) check_id(id[i], rows);
+    for (int64_t b = 0; b < bags; ++b) {
+      const int64_t end = b + 1 < bags ? start[b + 1] : n;
+      TORCH_CHECK(start[b] >= 0 && start[b] <= end && end <= n,
+                  "embedding_bag_mean: offsets must rise from 0 to at most ", n);
+    }
+    const torch::Tensor w = weight.contiguous();
+    const float* src = w.data_ptr<float>();
+    torch::Tensor out = torch::zeros({bags, dim}, weight.options());
+    float* dst = out.data_ptr<float>();
+    at::parallel_for(0, bags, 64, [&](int64_t first, int64_t last) {
+      for (int64_t b = first; b < last; ++b) {
+        const int64_t begin = start[b], end = b + 1 < bags ? start[b + 1] : n;
+        float* o = dst + b * dim;
+        for (int64_t j = begin; j < end; ++j) {
+          if (j + 2 < end) __builtin_prefetch(src + id[j + 2] * dim);
+          const float* row = src + id[j] * dim;
+          for (int64_t d = 0; d < dim; ++d) o[d] += row[d];
+        }
+        if (end - begin > 1) {
+          const float c = static_cast<float>(end - begin);
+          for (int64_t d = 0; d < dim; ++d) o[d] /= c;
+        }
+      }
+    });
+    ctx->saved_data["items"] = items;
+    ctx->saved_data["offsets"] = offsets;
+    ctx->saved_data["rows"] = rows;
+    ctx->saved_data["sparse"] = sparse;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor items = ctx->saved_data["items"].toTensor();
+    const torch::Tensor offsets = ctx->saved_data["offsets"].toTensor();
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    const torch::Tensor g = grads[0].to(torch::kFloat).contiguous();
+    const int64_t bags = offsets.size(0), n = items.numel(), dim = g.size(1);
+    const int64_t* id = items.data_ptr<int64_t>();
+    const int64_t* start = offsets.data_ptr<int64_t>();
+    const float* grad = g.data_ptr<float>();
+    // Each distinct id gets a slot, in order of first appearance.
+    std::vector<int64_t> slot(static_cast<size_t>(rows), -1);
+    std::vector<int64_t> ids;
+    for (int64_t j = 0; j < n; ++j) {
+      int64_t& s = slot[static_cast<size_t>(id[j])];
+      if (s < 0) {
+        s = static_cast<int64_t>(ids.size());
+        ids.push_back(id[j]);
+      }
+    }
+    const auto distinct = static_cast<int64_t>(ids.size());
+    torch::Tensor values = torch::zeros({distinct, dim}, torch::kFloat);
+    float* acc = values.data_ptr<float>();
+    std::vector<float> share(static_cast<size_t>(dim));
+    for (int64_t b = 0; b < bags; ++b) {
+      const int64_t begin = start[b], end = b + 1 < bags ? start[b + 1] : n;
+      if (end == begin) continue;
+      const float c = static_cast<float>(end - begin);
+      for (int64_t d = 0; d < dim; ++d) share[static_cast<size_t>(d)] = grad[b * dim + d] / c;
+      for (int64_t j = begin; j < end; ++j) {
+        float* row = acc + slot[static_cast<size_t>(id[j])] * dim;
+        for (int64_t d = 0; d < dim; ++d) row[d] += share[static_cast<size_t>(d)];
+      }
+    }
+    const torch::Tensor index = torch::tensor(ids, torch::kLong);
+    return {table_gradient(index, values, rows, ctx->saved_data["sparse"].toBool()), {}, {}, {}};
+  }
+};
+
 }  // namespace
 
 torch::Tensor embedding_rows(const torch::Tensor& weight, const torch::Tensor& ids, bool sparse) {
@@ -187,6 +270,17 @@ torch::Tensor embedding_mean(const torch::Tensor& weight, const torch::Tensor& i
                                             /*include_last_offset=*/false, /*padding_idx=*/0));
   }
   return Mean::apply(weight, ids, sparse);
+}
+
+torch::Tensor embedding_bag_mean(const torch::Tensor& weight, const torch::Tensor& items,
+                                 const torch::Tensor& offsets, bool sparse) {
+  TORCH_CHECK(items.dim() == 1 && offsets.dim() == 1,
+              "embedding_bag_mean: items and offsets must be 1-d");
+  if (!fast_path(weight, items) || offsets.scalar_type() != torch::kLong) {
+    return std::get<0>(torch::embedding_bag(weight, items, offsets, /*scale_grad_by_freq=*/false,
+                                            /*mode=*/1, sparse));
+  }
+  return BagMean::apply(weight, items, offsets, sparse);
 }
 
 }  // namespace dnnrec

@@ -18,4 +18,13 @@ torch::Tensor embedding_rows(const torch::Tensor& weight, const torch::Tensor& i
 /// Gradient as for embedding_rows.
 torch::Tensor embedding_mean(const torch::Tensor& weight, const torch::Tensor& ids, bool sparse);
 
+/// The mean of weight's rows over each bag of a CSR list: bag b holds items[offsets[b] ..
+/// offsets[b + 1]) (the last bag runs to the end), every id a real row (no padding); an empty
+/// bag gives zeros. embedding_bag in mean mode, but the sparse gradient holds one row per
+/// distinct id, summed over its bags, where torch's holds one per occurrence: a batch of long
+/// histories (hundreds of ids per bag) then costs the catalogue's rows, not a copy of the
+/// gradient per occurrence.
+torch::Tensor embedding_bag_mean(const torch::Tensor& weight, const torch::Tensor& items,
+                                 const torch::Tensor& offsets, bool sparse);
+
 }  // namespace dnnrec

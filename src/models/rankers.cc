@@ -8,6 +8,7 @@
 #include <map>
 
 #include "dnnrec/error.h"
+#include "models/embedding_ops.h"
 #include "models/models.h"
 
 namespace dnnrec {
@@ -260,12 +261,9 @@ class TwoTowerImpl : public RankerImpl {
 
   // The user tower: the user's id and the mean of their history's vectors.
   torch::Tensor user_vectors(const UserBlock& block) {
-    // Sparse gradients, as the optimizer updates embedding tables row-wise.
-    const torch::Tensor sum = std::get<0>(torch::embedding_bag(
-        history_->weight, block.items, block.offsets, /*scale_grad=*/false, /*mode=sum*/ 0,
-        /*sparse=*/true));
-    const torch::Tensor count = block.counts.to(torch::kFloat).clamp_min(1).unsqueeze(1);
-    const torch::Tensor history = sum / count;
+    // Sparse gradients, one row per distinct item, as the optimizer updates tables row-wise.
+    const torch::Tensor history =
+        embedding_bag_mean(history_->weight, block.items, block.offsets, /*sparse=*/true);
     const torch::Tensor id = user_(block.users);
     torch::Tensor out = user_mlp_ ? user_mlp_->forward(torch::cat({id, history}, 1)) : id + history;
     return torch::nn::functional::normalize(out,

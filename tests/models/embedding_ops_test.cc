@@ -58,6 +58,38 @@ TEST(EmbeddingOps, MeanIsEmbeddingBagInMeanModeWithPaddingLeftOut) {
   }
 }
 
+TEST(EmbeddingOps, BagMeanIsEmbeddingBagWithOneGradientRowPerDistinctId) {
+  // Bags {4, 0, 4}, {}, {2}, {0, 1, 3, 4}: id 0 is a real row here; id 4 three times.
+  const torch::Tensor items = torch::tensor({4, 0, 4, 2, 0, 1, 3, 4}, torch::kLong);
+  const torch::Tensor offsets = torch::tensor({0, 3, 3, 4}, torch::kLong);
+  const torch::Tensor weights = torch::arange(4 * 5, torch::kFloat).reshape({4, 5});
+  for (bool sparse : {false, true}) {
+    torch::manual_seed(5);
+    torch::Tensor ours = torch::randn({6, 5}).requires_grad_();
+    torch::Tensor theirs = ours.detach().clone().requires_grad_();
+    torch::Tensor out = embedding_bag_mean(ours, items, offsets, sparse);
+    torch::Tensor expected =
+        std::get<0>(torch::embedding_bag(theirs, items, offsets, false, /*mean*/ 1, sparse));
+    EXPECT_TRUE(torch::allclose(out, expected)) << sparse;
+    EXPECT_EQ(out[1].abs().sum().item<float>(), 0.0f);  // the empty bag
+    (out * weights).sum().backward();
+    (expected * weights).sum().backward();
+    ASSERT_EQ(ours.grad().is_sparse(), sparse);
+    EXPECT_TRUE(torch::allclose(dense_grad(ours), dense_grad(theirs))) << sparse;
+    if (sparse) {  // ids 4, 0, 2, 1, 3: five rows, where torch's gradient has eight
+      EXPECT_EQ(ours.grad()._values().size(0), 5);
+      EXPECT_EQ(dense_grad(ours)[5].abs().sum().item<float>(), 0.0f);
+    }
+  }
+  torch::Tensor w = torch::randn({3, 2});
+  EXPECT_THROW(embedding_bag_mean(w, torch::tensor({0, 3}, torch::kLong),
+                                  torch::tensor({0}, torch::kLong), true),
+               c10::Error);
+  EXPECT_THROW(embedding_bag_mean(w, torch::tensor({0, 1}, torch::kLong),
+                                  torch::tensor({0, 3}, torch::kLong), true),
+               c10::Error);
+}
+
 TEST(EmbeddingOps, EmptySequencesPoolToZero) {
   torch::Tensor w = table(4, 3);
   torch::Tensor out = embedding_mean(w, torch::zeros({5, 0}, torch::kLong), true);
