@@ -6,10 +6,10 @@ training loop (src/run/ranking_run.cc, train_epoch) on a MovieLens folder and me
 training throughput, for scripts/bench-two-tower.sh:
 
 1. Interactions as dnnrec's prepare_ranking (configs/pop.yaml's protocol): ratings >= 3, the
-   iterative 10/10-core (a user or movie counts its rows, duplicates included), then RecBole's
-   per-user random split 0.8 / 0.1 / 0.1 (each user's n rows shuffled; val and test take
-   floor(0.1 n), a part whose 0.1 n lies in (0, 1) still gets one row while train keeps more
-   than one). The per-user part sizes depend on n only, so the training set has exactly
+   iterative 10/10-core (a user or movie counts its rows, duplicates included), then the
+   per-user random split 0.8 / 0.1 / 0.1 (each user's n rows shuffled and cut at floor(0.8 n)
+   and floor(0.9 n), test taking the remainder, train at least one row). The per-user part
+   sizes depend on n only, so the training set has exactly
    dnnrec's size and per-user lengths whatever the shuffle; the shuffle here is nevertheless
    the same splitmix64 Fisher-Yates (seed 42), so the rows should match too. Only the sizes and
    shapes matter for speed: the split randomness need not match dnnrec's.
@@ -109,18 +109,12 @@ def k_core(user, movie, rows, min_user, min_item):
 
 
 def part_sizes(n, val_ratio, test_ratio):
-    """RecBole's _calcu_split_ids, as dnnrec's part_sizes: [train, val, test] of n rows."""
-    ratios = [1.0 - val_ratio - test_ratio, val_ratio, test_ratio]
-    sizes = [0, int(ratios[1] * n), int(ratios[2] * n)]
-    sizes[0] = n - sizes[1] - sizes[2]
-    for part in (2, 1):
-        if sizes[0] <= 1:
-            break
-        share = ratios[part] * n
-        if 0 < share < 1:
-            sizes[part] += 1
-            sizes[0] -= 1
-    return sizes
+    """dnnrec's part_sizes: [train, val, test] of n rows, cut at the floored cumulative ratios."""
+    def cut(ratio):
+        return int(math.floor(ratio * n + 1e-9))
+    first = min(n, max(cut(1.0 - val_ratio - test_ratio), 1))
+    second = min(n, max(cut(1.0 - test_ratio), first))
+    return [first, second - first, n - second]
 
 
 def split_random_per_user(user, rows, val_ratio, test_ratio, seed):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains every ranking config of configs/ on ml-latest-small under both ranking protocols and
 # writes the ranking tables of docs/RESULTS.md and the README from the runs' metrics.json:
-#   - random-per-user: RecBole's protocol (ratings >= 3, 10-core, each user's interactions
+#   - random-per-user: issue 16's protocol (ratings >= 3, 10-core, each user's interactions
 #     split 0.8/0.1/0.1 at random, split seed 42), full ranking;
 #   - leave-last: each user's newest interaction is test, the one before it val.
 # SEEDS training seeds each (mean ± std; the closed-form models do not depend on the seed).

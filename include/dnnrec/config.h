@@ -22,8 +22,8 @@ namespace dnnrec {
     "Folder in MovieLens layout (ratings.csv, movies.csv, tags.csv, links.csv).") \
   X(data, std::string, split, "random", "split", \
     one_of("random|temporal|leave-last|random-per-user"), \
-    "Split method: random | temporal | leave-last | random-per-user (each user's rows " \
-    "shuffled and cut by the ratios, as RecBole's ranking protocol).") \
+    "Split method: random | temporal | leave-last | random-per-user (each user's n rows " \
+    "shuffled, then cut at floor((1 - val - test) n) and floor((1 - test) n)).") \
   X(data, double, val_ratio, 0.1, "", unit(), \
     "Fraction of ratings for validation (random, temporal, random-per-user), in [0, 1).") \
   X(data, double, test_ratio, 0.1, "", unit(), \
