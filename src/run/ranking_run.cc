@@ -20,6 +20,7 @@
 #include "run/run_common.h"
 #include "run/train_run.h"
 #include "train/callbacks.h"
+#include "train/lr_schedule.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/ranking_metrics.h"
@@ -205,6 +206,8 @@ struct RankingFit {
   RankingData& data;
   Ranker model;
   std::unique_ptr<ModelOptimizer> optimizer;
+  LrSchedule schedule;
+  double lr = 0.0;                                     // the rate of the latest step
   std::vector<int64_t> pair_user, pair_item;           // every training interaction
   std::vector<std::vector<int64_t>> sorted_train;      // per user, for rejecting negatives
   std::vector<std::map<std::string, double>> history;  // one row per epoch
@@ -270,8 +273,9 @@ int64_t epoch_examples(const RankingFit& f) {
                                     : static_cast<int64_t>(f.pair_user.size());
 }
 
-// One epoch of shuffled training examples; returns the mean loss.
-double train_epoch(RankingFit& f) {
+// One epoch of shuffled training examples, each step at the schedule's rate; returns the mean
+// loss.
+double train_epoch(RankingFit& f, int epoch) {
   const TrainConfig& t = f.run.config.train;
   const int64_t n = epoch_examples(f);
   const torch::Tensor order = t.shuffle ? torch::randperm(n, torch::kLong) : torch::arange(n);
@@ -282,6 +286,8 @@ double train_epoch(RankingFit& f) {
     if (interrupt_requested()) break;
     const int64_t end = std::min(n, begin + static_cast<int64_t>(t.batch_size));
     const RankBatch batch = make_batch(f, perm, begin, end);
+    f.lr = f.schedule.rate(f.steps, epoch);
+    f.optimizer->set_lr(f.lr);
     f.optimizer->zero_grad();
     const torch::Tensor loss = f.model->loss(batch, t.embedding_l2);
     const double value = loss.item<double>();
@@ -364,7 +370,7 @@ bool end_epoch(RankingFit& f, int epoch, double loss, double seconds, int64_t sa
   row["train_loss"] = loss;
   f.last_val = evaluate_model(f.model, f.data, "val", topk_of(c));
   for (const auto& [name, value] : f.last_val) row["val_" + name] = value;
-  row["lr"] = c.train.lr;
+  row["lr"] = f.model->trainable() ? f.lr : c.train.lr;
   row["seconds"] = seconds;
   row["samples_per_sec"] = seconds > 0 ? static_cast<double>(samples) / seconds : 0.0;
   f.history.push_back(row);
@@ -407,17 +413,19 @@ void fit_trained(RankingFit& f) {
   }
   f.rng = SplitMix64(static_cast<uint64_t>(t.seed) * 0x9E3779B97F4A7C15ull + 1);
   f.optimizer = std::make_unique<ModelOptimizer>(t, *f.model);
-  f.optimizer->set_lr(t.lr);
+  const int64_t examples = epoch_examples(f);
+  f.schedule = LrSchedule(f.run.config, (examples + t.batch_size - 1) / t.batch_size);
   int wait = 0;
   for (int epoch = 1; epoch <= t.epochs; ++epoch) {
     const auto start = Clock::now();
-    const double loss = train_epoch(f);
+    const double loss = train_epoch(f, epoch);
     if (interrupt_requested()) {
       throw Error("interrupted during epoch " + std::to_string(epoch) +
                       "; the last finished epoch is in " + f.run.result.run_dir + "/last.pt",
                   kExitInterrupted);
     }
-    const bool better = end_epoch(f, epoch, loss, seconds_since(start), epoch_examples(f));
+    const bool better = end_epoch(f, epoch, loss, seconds_since(start), examples);
+    f.schedule.end_epoch(f.history.back().at(f.run.config.effective_monitor()));
     wait = better ? 0 : wait + 1;
     if (t.patience > 0 && wait >= t.patience) {
       spdlog::info("early stopping after epoch {}: no improvement of {} for {} epochs", epoch,

@@ -169,5 +169,35 @@ TEST(RankingRun, TrainedRankersBeatPopularityWithEarlyStoppingOnValNdcg) {
   EXPECT_EQ(run_evaluate(t.checkpoint, "", "test").metrics, t.test);
 }
 
+// train.lr_schedule and warm-up drive the ranking loop's optimizer as they do the rating one's:
+// history.csv logs each epoch's rate, and a different schedule trains different weights.
+TEST(RankingRun, LearningRateSchedulesSetTheRateOfEveryStep) {
+  TempDir dir;
+  Config c = ranking_config("bpr", dir.file("step"));
+  c.train.epochs = 3;
+  c.train.batch_size = 4096;
+  c.train.lr = 0.01;
+  c.model.embedding_dim = 8;
+  c.train.lr_schedule = "step";
+  c.train.lr_step_epochs = 1;
+  c.train.lr_gamma = 0.5;
+  const TrainResult stepped = run_train(c, "bpr");
+  const auto history = testing::read_csv(dir.file("step/history.csv"));
+  const auto& header = history.front();
+  const size_t lr = std::find(header.begin(), header.end(), "lr") - header.begin();
+  ASSERT_LT(lr, header.size());
+  ASSERT_EQ(history.size(), 4u);
+  EXPECT_DOUBLE_EQ(std::stod(history[1][lr]), 0.01);
+  EXPECT_DOUBLE_EQ(std::stod(history[2][lr]), 0.005);
+  EXPECT_DOUBLE_EQ(std::stod(history[3][lr]), 0.0025);
+
+  c.output.dir = dir.file("flat");
+  c.train.lr_schedule = "none";
+  const TrainResult flat = run_train(c, "bpr");
+  EXPECT_NE(flat.val.at("ndcg@10"), stepped.val.at("ndcg@10"));
+  const auto flat_history = testing::read_csv(dir.file("flat/history.csv"));
+  EXPECT_DOUBLE_EQ(std::stod(flat_history[3][lr]), 0.01);
+}
+
 }  // namespace
 }  // namespace dnnrec
