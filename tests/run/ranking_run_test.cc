@@ -171,7 +171,8 @@ TEST(RankingRun, TrainedRankersBeatPopularityWithEarlyStoppingOnValNdcg) {
 
 // train.lr_schedule and warm-up drive the ranking loop's optimizer as they do the rating one's:
 // history.csv logs each epoch's rate, and a different schedule trains different weights.
-TEST(RankingRun, LearningRateSchedulesSetTheRateOfEveryStep) {
+// train.checkpoint_every writes periodic checkpoints named by train.checkpoint_name.
+TEST(RankingRun, LearningRateSchedulesAndPeriodicCheckpointsFollowTheTrainKeys) {
   TempDir dir;
   Config c = ranking_config("bpr", dir.file("step"));
   c.train.epochs = 3;
@@ -181,7 +182,18 @@ TEST(RankingRun, LearningRateSchedulesSetTheRateOfEveryStep) {
   c.train.lr_schedule = "step";
   c.train.lr_step_epochs = 1;
   c.train.lr_gamma = 0.5;
+  c.train.checkpoint_every = 2;
+  c.train.checkpoint_name = "e{epoch:02d}-{val_ndcg@10:.3f}-{lr:.4f}.pt";
   const TrainResult stepped = run_train(c, "bpr");
+  // Periodic checkpoints: epoch 2 of 3, named by the template; each one evaluates.
+  std::vector<std::string> written;
+  for (const auto& e : std::filesystem::directory_iterator(dir.file("step/checkpoints"))) {
+    written.push_back(e.path().filename().string());
+  }
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].rfind("e02-0.", 0), 0u) << written[0];
+  EXPECT_NE(written[0].find("-0.0050.pt"), std::string::npos) << written[0];
+  EXPECT_NO_THROW(run_evaluate(dir.file("step/checkpoints/" + written[0]), "", "val"));
   const auto history = testing::read_csv(dir.file("step/history.csv"));
   const auto& header = history.front();
   const size_t lr = std::find(header.begin(), header.end(), "lr") - header.begin();
@@ -193,6 +205,7 @@ TEST(RankingRun, LearningRateSchedulesSetTheRateOfEveryStep) {
 
   c.output.dir = dir.file("flat");
   c.train.lr_schedule = "none";
+  c.train.checkpoint_every = 0;
   const TrainResult flat = run_train(c, "bpr");
   EXPECT_NE(flat.val.at("ndcg@10"), stepped.val.at("ndcg@10"));
   const auto flat_history = testing::read_csv(dir.file("flat/history.csv"));
