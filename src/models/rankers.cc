@@ -327,10 +327,14 @@ class SasRecImpl : public RankerImpl {
     const torch::Tensor input = seq.slice(1, 0, length_);
     const torch::Tensor target = seq.slice(1, 1, length_ + 1) - 1;  // -1: padding
     const torch::Tensor h = encode(input);
-    const torch::Tensor logits = torch::matmul(h, items_.slice(0, 1).t());
-    torch::Tensor loss = torch::nn::functional::cross_entropy(
-        logits.reshape({-1, logits.size(2)}), target.reshape({-1}),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-1));
+    // Only the positions with a next item score the catalogue: with a long history most of a
+    // batch is padding, and the [positions, items] logits are most of a step's work.
+    const torch::Tensor flat = target.reshape({-1});
+    const torch::Tensor valid = flat.ge(0).nonzero().squeeze(1);
+    const torch::Tensor logits =
+        torch::matmul(h.reshape({-1, h.size(2)}).index_select(0, valid), items_.slice(0, 1).t());
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(logits, flat.index_select(0, valid));
     if (embedding_l2 > 0) loss = loss + embedding_l2 * items_.pow(2).sum() / seq.size(0);
     return loss;
   }
