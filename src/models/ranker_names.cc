@@ -9,8 +9,12 @@ namespace {
 // In registry order; make_ranker (rankers.cc) builds each name listed here.
 const std::vector<std::pair<std::string, std::string>>& ranker_losses() {
   static const std::vector<std::pair<std::string, std::string>> table = {
-      {"pop", "none"}, {"itemknn", "none"},           {"ease", "none"},
-      {"bpr", "bpr"},  {"two-tower", "sampled-softmax"}, {"sasrec", "softmax"},
+      {"pop", "none"},
+      {"itemknn", "none"},
+      {"ease", "none"},
+      {"bpr", "bpr"},
+      {"two-tower", "sampled-softmax"},
+      {"sasrec", "softmax"},
   };
   return table;
 }
