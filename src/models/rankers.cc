@@ -333,8 +333,7 @@ class SasRecImpl : public RankerImpl {
     const torch::Tensor valid = flat.ge(0).nonzero().squeeze(1);
     const torch::Tensor logits =
         torch::matmul(h.reshape({-1, h.size(2)}).index_select(0, valid), items_.slice(0, 1).t());
-    torch::Tensor loss =
-        torch::nn::functional::cross_entropy(logits, flat.index_select(0, valid));
+    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, flat.index_select(0, valid));
     if (embedding_l2 > 0) loss = loss + embedding_l2 * items_.pow(2).sum() / seq.size(0);
     return loss;
   }

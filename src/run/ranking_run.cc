@@ -398,12 +398,8 @@ bool end_epoch(RankingFit& f, int epoch, double loss, double seconds, int64_t sa
     // Periodic checkpoints of a trained ranker, named as the rating loop names them.
     const int every = c.train.checkpoint_every;
     if (f.model->trainable() && every > 0 && epoch % every == 0) {
-      std::map<std::string, double> values = row;
-      values["step"] = static_cast<double>(f.steps);
-      values["monitor"] = value;
-      const std::string dir = f.run.result.run_dir + "/checkpoints";
-      fs::create_directories(dir);
-      const std::string path = dir + "/" + format_template(c.train.checkpoint_name, values);
+      const std::string path = periodic_checkpoint_path(
+          f.run.result.run_dir, c.train.checkpoint_name, row, epoch, f.steps, value);
       save_ranking_checkpoint(f.run, path, f.model, epoch, f.steps, row);
     }
   }

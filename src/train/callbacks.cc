@@ -147,6 +147,17 @@ ModelCheckpoint::ModelCheckpoint(std::string run_dir, const TrainConfig& config,
       best_(maximize_ ? -std::numeric_limits<double>::infinity()
                       : std::numeric_limits<double>::infinity()) {}
 
+std::string periodic_checkpoint_path(const std::string& run_dir, const std::string& pattern,
+                                     std::map<std::string, double> values, int epoch, int64_t step,
+                                     double monitor) {
+  values["epoch"] = epoch;
+  values["step"] = static_cast<double>(step);
+  values["monitor"] = monitor;
+  const std::string dir = run_dir + "/checkpoints";
+  std::filesystem::create_directories(dir);
+  return dir + "/" + format_template(pattern, values);
+}
+
 void ModelCheckpoint::on_epoch_end(Trainer& trainer) {
   const TrainState& s = trainer.state();
   const bool weights_only = config_.save_weights_only;
@@ -161,13 +172,9 @@ void ModelCheckpoint::on_epoch_end(Trainer& trainer) {
     }
   }
   if (config_.checkpoint_every > 0 && s.epoch % config_.checkpoint_every == 0) {
-    std::map<std::string, double> values = s.logs;
-    values["epoch"] = s.epoch;
-    values["step"] = static_cast<double>(s.step);
-    values["monitor"] = monitored_value(trainer, monitor_);
-    const std::string dir = run_dir_ + "/checkpoints";
-    std::filesystem::create_directories(dir);
-    const std::string path = dir + "/" + format_template(config_.checkpoint_name, values);
+    const std::string path =
+        periodic_checkpoint_path(run_dir_, config_.checkpoint_name, s.logs, s.epoch, s.step,
+                                 monitored_value(trainer, monitor_));
     written_.push_back(path);
     save_(path, weights_only);
     spdlog::debug("checkpoint written: {}", path);

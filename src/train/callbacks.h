@@ -16,6 +16,12 @@ namespace dnnrec {
 std::string format_template(const std::string& pattern,
                             const std::map<std::string, double>& values);
 
+/// Where a periodic checkpoint goes: <run_dir>/checkpoints/ (created) and the file name
+/// `pattern` makes of an epoch's logged values plus "epoch", "step" and "monitor".
+std::string periodic_checkpoint_path(const std::string& run_dir, const std::string& pattern,
+                                     std::map<std::string, double> values, int epoch, int64_t step,
+                                     double monitor);
+
 /// Names used by a template's placeholders.
 std::vector<std::string> template_names(const std::string& pattern);
 
