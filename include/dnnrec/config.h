@@ -158,9 +158,9 @@ namespace dnnrec {
   X(train, std::string, loss, "auto", "loss", one_of("auto|mse|huber|bce"), \
     "Loss: auto (mse for rating, bce for binary) | mse | huber | bce.") \
   X(train, int, negatives, 1, "negatives", at_least(0), \
-    "Ranking task: sampled negatives; bpr pairs each positive with this many uniform " \
-    "negatives (>= 1), two-tower adds this many shared uniform negatives to a batch's " \
-    "in-batch ones.") \
+    "Ranking task: sampled negatives; bpr, dnn, deepfm and neumf pair each positive with " \
+    "this many uniform negatives (>= 1), two-tower adds this many shared uniform negatives " \
+    "to a batch's in-batch ones.") \
   X(train, double, huber_delta, 1.0, "", greater(0), \
     "Delta of the huber loss, > 0.") \
   X(train, bool, shuffle, true, "", none(), \

@@ -582,7 +582,7 @@ void check_task_model(const Config& c, Problems& p) {
     p.add("model.name", quoted(c.model.name) + " is not a ranking model; with train.task " +
                             "ranking use one of " + join(rankers, " | "));
   }
-  if (c.train.task != "ranking" && ranker) {
+  if (c.train.task != "ranking" && ranks_only(c.model.name)) {
     p.add("model.name", quoted(c.model.name) + " ranks items: it needs train.task ranking");
   }
   if (c.train.task == "ranking" && c.eval.exclude == "rated" && c.data.split == "leave-last") {

@@ -453,7 +453,9 @@ int config(std::vector<std::string> args, std::ostream& out) {
       return kExitOk;
     }
     for (const std::string& name : model_names()) out << name << "\n";
-    for (const std::string& name : ranker_names()) out << name << " (train.task ranking)\n";
+    for (const std::string& name : ranker_names()) {
+      if (ranks_only(name)) out << name << " (train.task ranking)\n";
+    }
     return kExitOk;
   }
   if (r["markdown"].as<bool>()) {

@@ -15,6 +15,11 @@ const std::vector<std::pair<std::string, std::string>>& ranker_losses() {
       {"bpr", "bpr"},
       {"two-tower", "sampled-softmax"},
       {"sasrec", "softmax"},
+      // The feature models of the rating task, scoring (user, item) pairs: each positive
+      // against train.negatives uniform negatives, binary cross-entropy.
+      {"dnn", "bce"},
+      {"deepfm", "bce"},
+      {"neumf", "bce"},
   };
   return table;
 }
@@ -35,6 +40,11 @@ std::string ranker_loss(const std::string& name) {
     if (n == name) return loss;
   }
   return "";
+}
+
+bool ranks_only(const std::string& name) {
+  const std::string loss = ranker_loss(name);
+  return !loss.empty() && loss != "bce";
 }
 
 }  // namespace dnnrec

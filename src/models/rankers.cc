@@ -360,6 +360,108 @@ class SasRecImpl : public RankerImpl {
   torch::nn::Dropout dropout_{nullptr};
 };
 
+// A feature model of the rating task (dnn, deepfm, neumf) as a ranker: it scores (user, item)
+// pairs from the user's id and pooled history (their latest features.history_len items in time
+// order) and the item's id, genres and year, and learns each training interaction against
+// train.negatives uniform negatives with binary cross-entropy. Full ranking runs the model on
+// every (user, item) pair of a block, in chunks of about kChunkRows pairs.
+class FeatureRankerImpl : public RankerImpl {
+ public:
+  FeatureRankerImpl(const Config& config, const RankingData& data)
+      : length_(config.features.history_len), train_sequence_(data.train_sequence) {
+    // Ids shift by one: 0 is the tables' padding row.
+    FeatureSpec spec;
+    spec.n_users = data.index.n_users() + 1;
+    spec.n_movies = data.index.n_items() + 1;
+    spec.n_genres = data.n_genres + 1;
+    spec.n_years = data.n_years + 1;
+    spec.genre_len = static_cast<int>(data.item_genres.size(1));
+    spec.history_len = static_cast<int>(length_);
+    spec.use_year = config.features.use_year;
+    model_ = register_module("model", make_model(config.model, spec, /*offset=*/0.0));
+    item_genres_ = register_buffer("item_genres", data.item_genres.clone());
+    item_year_ = register_buffer("item_year", data.item_year.clone());
+  }
+  bool trainable() const override { return true; }
+  int64_t sequence_length() const override { return length_; }
+
+  torch::Tensor score(const UserBlock& block) override {
+    const int64_t b = block.users.size(0);
+    const int64_t n_items = item_year_.size(0);
+    const int64_t per_chunk = std::max<int64_t>(1, kChunkRows / std::max<int64_t>(n_items, 1));
+    const torch::Tensor all_items = torch::arange(n_items, torch::kLong);
+    const torch::Tensor history =
+        block.sequence.defined() ? block.sequence : torch::zeros({b, 0}, torch::kLong);
+    std::vector<torch::Tensor> out;
+    for (int64_t begin = 0; begin < b; begin += per_chunk) {
+      const int64_t end = std::min(b, begin + per_chunk);
+      const int64_t users = end - begin;
+      const torch::Tensor rows = torch::arange(users, torch::kLong).repeat_interleave(n_items);
+      out.push_back(model_
+                        ->forward(pairs(block.users.slice(0, begin, end).index_select(0, rows),
+                                        all_items.repeat({users}),
+                                        history.slice(0, begin, end).index_select(0, rows)))
+                        .view({users, n_items}));
+    }
+    return torch::cat(out, 0);
+  }
+
+  // Row i of the batch: its positive, then train.negatives[i] items, all with the user's history
+  // less the positive.
+  torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
+    const int64_t b = batch.items.size(0);
+    const int64_t n = batch.negatives.size(1);
+    const auto* users = batch.users.users.data_ptr<int64_t>();
+    const auto* items = batch.items.data_ptr<int64_t>();
+    torch::Tensor history = torch::zeros({b, length_}, torch::kLong);
+    auto h = history.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < b; ++i) {
+      const auto& seq = train_sequence_[static_cast<size_t>(users[i])];
+      int64_t t = length_ - 1;
+      for (auto it = seq.rbegin(); it != seq.rend() && t >= 0; ++it) {
+        if (*it != items[i]) h[i][t--] = *it + 1;
+      }
+    }
+    const torch::Tensor candidates = torch::cat({batch.items.unsqueeze(1), batch.negatives}, 1);
+    const torch::Tensor rows = torch::arange(b, torch::kLong).repeat_interleave(1 + n);
+    model_->track_penalty(embedding_l2 > 0);
+    const torch::Tensor logits =
+        model_
+            ->forward(pairs(batch.users.users.index_select(0, rows), candidates.reshape({-1}),
+                            history.index_select(0, rows)))
+            .view({b, 1 + n});
+    torch::Tensor labels = torch::zeros({b, 1 + n});
+    labels.select(1, 0).fill_(1.0);
+    torch::Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(logits, labels);
+    if (embedding_l2 > 0) loss = loss + embedding_l2 * model_->take_penalty();
+    model_->track_penalty(false);
+    return loss;
+  }
+
+ private:
+  static constexpr int64_t kChunkRows = 1 << 16;
+
+  // The model's batch for pairs of user and item indices; `history` holds item index + 1 (0 is
+  // padding), as UserBlock::sequence.
+  Batch pairs(const torch::Tensor& users, const torch::Tensor& items,
+              const torch::Tensor& history) const {
+    Batch batch;
+    batch.user = users + 1;
+    batch.movie = items + 1;
+    batch.genres = item_genres_.index_select(0, items);
+    batch.year = item_year_.index_select(0, items);
+    batch.tags = torch::zeros({items.size(0), 0}, torch::kLong);
+    batch.history = history;
+    batch.target = torch::zeros({items.size(0)});
+    return batch;
+  }
+
+  int64_t length_;
+  std::vector<std::vector<int64_t>> train_sequence_;
+  RecModel model_{nullptr};
+  torch::Tensor item_genres_, item_year_;
+};
+
 // The constructors of the models ranker_names() lists (ranker_names.cc, with their losses).
 struct RankerEntry {
   const char* name;
@@ -388,6 +490,12 @@ const std::vector<RankerEntry>& ranker_table() {
          return std::make_shared<TwoTowerImpl>(c, d); }},
       {"sasrec", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<SasRecImpl>(c, d); }},
+      {"dnn", [](const Config& c, const RankingData& d) -> Ranker {
+         return std::make_shared<FeatureRankerImpl>(c, d); }},
+      {"deepfm", [](const Config& c, const RankingData& d) -> Ranker {
+         return std::make_shared<FeatureRankerImpl>(c, d); }},
+      {"neumf", [](const Config& c, const RankingData& d) -> Ranker {
+         return std::make_shared<FeatureRankerImpl>(c, d); }},
   };
   return table;
 }

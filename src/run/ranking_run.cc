@@ -219,12 +219,13 @@ struct RankingFit {
   SplitMix64 rng{0};
 };
 
-// Negatives for one batch: bpr, train.negatives per example, never the user's own training
-// items; two-tower, train.negatives shared uniform items (the in-batch ones come free).
+// Negatives for one batch: bpr and the feature models, train.negatives per example, never the
+// user's own training items; two-tower, train.negatives shared uniform items (the in-batch ones
+// come free).
 torch::Tensor draw_negatives(RankingFit& f, const std::vector<int64_t>& users) {
   const int n = f.run.config.train.negatives;
   const auto n_items = static_cast<uint64_t>(f.data.index.n_items());
-  if (f.run.config.model.name != "bpr") {
+  if (ranker_loss(f.run.config.model.name) == "sampled-softmax") {
     std::vector<int64_t> shared(static_cast<size_t>(n));
     for (auto& item : shared) item = static_cast<int64_t>(f.rng.below(n_items));
     return torch::tensor(shared, torch::kLong);

@@ -500,10 +500,17 @@ TEST(ConfigTest, TheRankingTaskTakesRankingModelsSplitsAndMetrics) {
   EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
                        "eval.topk: values must be >= 1, got 0 at position 2"));
   c.eval.topk = {10};
-  c.model.name = "dnn";
+  c.model.name = "wide-deep";
   EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
-                       "model.name: 'dnn' is not a ranking model; with train.task ranking use one "
-                       "of pop | itemknn | ease | bpr | two-tower | sasrec"));
+                       "model.name: 'wide-deep' is not a ranking model; with train.task ranking "
+                       "use one of pop | itemknn | ease | bpr | two-tower | sasrec | dnn | deepfm "
+                       "| neumf"));
+  // The feature models rank with binary cross-entropy over sampled negatives.
+  for (const char* name : {"dnn", "deepfm", "neumf"}) {
+    c.model.name = name;
+    EXPECT_NO_THROW(c.validate()) << name;
+    EXPECT_EQ(c.effective_loss(), "bce");
+  }
   c.model.name = "bpr";
   c.data.split = "random";
   EXPECT_TRUE(contains(config_error([&] { c.validate(); }),

@@ -24,6 +24,7 @@ RankingData planted() {
       if (j != (u / 2) % 3) items.push_back(item);
     }
     d.index.train.push_back(items);
+    d.train_sequence.push_back(items);
   }
   for (int64_t i = 0; i < 6; ++i) d.index.items.push_back(200 + i);
   d.index.val.resize(6);
@@ -60,9 +61,14 @@ TEST(Rankers, EveryListedNameBuildsAndHasALoss) {
     EXPECT_NE(make_ranker(c, d), nullptr) << name;
     EXPECT_FALSE(ranker_loss(name).empty()) << name;
   }
-  EXPECT_EQ(ranker_loss("dnn"), "");
-  c.model.name = "dnn";
+  EXPECT_EQ(ranker_loss("wide-deep"), "");
+  c.model.name = "wide-deep";
   EXPECT_THROW(make_ranker(c, d), ConfigError);
+  // Only the feature models also serve the other tasks.
+  EXPECT_TRUE(ranks_only("ease"));
+  EXPECT_TRUE(ranks_only("sasrec"));
+  EXPECT_FALSE(ranks_only("dnn"));
+  EXPECT_FALSE(ranks_only("wide-deep"));
 }
 
 TEST(Rankers, ClosedFormModelsScoreTheHeldOutItemOfTheUsersGroupFirst) {
@@ -95,8 +101,8 @@ TEST(Rankers, ClosedFormModelsScoreTheHeldOutItemOfTheUsersGroupFirst) {
 
 // Trains a model a few hundred steps on every training pair; each user's training items must
 // then outscore every item of the other group, and with `missing_too` (negatives drawn from the
-// other group only, as bpr's here) so must the user's missing item of its own group. In-batch
-// negatives (two-tower) include that item, so there it is not checked.
+// other group only, as bpr's and the feature models' here) so must the user's missing item of its
+// own group. In-batch negatives (two-tower) include that item, so there it is not checked.
 void expect_learns(const std::string& name, bool missing_too) {
   const RankingData d = planted();
   Config c;
@@ -106,9 +112,16 @@ void expect_learns(const std::string& name, bool missing_too) {
   c.model.hidden = {};
   c.train.lr = 0.05;
   c.train.negatives = 2;
+  c.features.history_len = 0;
+  if (!ranks_only(name)) {
+    // A feature model is additive in user and item without a hidden layer.
+    c.model.hidden = {16};
+    c.model.dropout = 0.0;
+  }
   torch::manual_seed(1);
   Ranker model = make_ranker(c, d);
   ASSERT_TRUE(model->trainable());
+  const bool per_example = ranker_loss(name) != "sampled-softmax";
   ModelOptimizer optimizer(c.train, *model);
   std::vector<int64_t> users, items;
   for (int64_t u = 0; u < 6; ++u) {
@@ -128,8 +141,8 @@ void expect_learns(const std::string& name, bool missing_too) {
       negatives.push_back((1 - u % 2) * 3 + step % 3);
       negatives.push_back((1 - u % 2) * 3 + (step + 1) % 3);
     }
-    batch.negatives = name == "bpr" ? torch::tensor(negatives).view({-1, 2})
-                                    : torch::tensor(std::vector<int64_t>{step % 6});
+    batch.negatives = per_example ? torch::tensor(negatives).view({-1, 2})
+                                  : torch::tensor(std::vector<int64_t>{step % 6});
     optimizer.zero_grad();
     const torch::Tensor loss = model->loss(batch, 0.0);
     (step == 0 ? first : last) = loss.item<double>();
@@ -157,6 +170,9 @@ void expect_learns(const std::string& name, bool missing_too) {
 
 TEST(Rankers, BprLearnsThePlantedGroups) { expect_learns("bpr", /*missing_too=*/true); }
 TEST(Rankers, TwoTowerLearnsThePlantedGroups) { expect_learns("two-tower", false); }
+TEST(Rankers, FeatureModelsLearnThePlantedGroups) {
+  for (const char* name : {"dnn", "deepfm", "neumf"}) expect_learns(name, /*missing_too=*/true);
+}
 
 }  // namespace
 }  // namespace dnnrec
