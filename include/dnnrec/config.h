@@ -100,6 +100,11 @@ namespace dnnrec {
     "ease: time kernel in seconds; > 0 weighs each co-occurrence of two items in a user's " \
     "training interactions by exp(-|t_i - t_j| / tau) in X^T X (items rated together count " \
     "most); 0 = plain EASE.") \
+  X(model, double, recency_tau, 0.0, "", at_least(0), \
+    "itemknn, ease: > 0 builds the user's row from their latest features.history_len items " \
+    "(for test, the validation items last; when serving, every interaction), the k-th " \
+    "newest weighted exp(-k / recency_tau), k = 0 for the newest; 0 = every training item, " \
+    "weight 1.") \
   X(model, double, temperature, 0.1, "", greater(0), \
     "two-tower: softmax temperature; scores are divided by it while training, > 0.") \
   X(model, bool, logq, true, "", none(), \

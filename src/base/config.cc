@@ -590,6 +590,14 @@ void check_task_model(const Config& c, Problems& p) {
           "rated needs the random-per-user split: with leave-last, a movie rated "
           "after the held-out one would be known before it was rated");
   }
+  if (c.model.recency_tau > 0 && c.model.name != "itemknn" && c.model.name != "ease") {
+    p.add("model.recency_tau", "weighs the history of itemknn and ease only, not " +
+                                   quoted(c.model.name) + ": leave it 0");
+  }
+  if (c.model.recency_tau > 0 && c.features.history_len < 1) {
+    p.add("features.history_len",
+          "model.recency_tau reads the latest history_len items: must be >= 1");
+  }
   if (c.model.name == "sasrec" && c.features.history_len < 1) {
     p.add("features.history_len", "sasrec reads the latest history_len items: must be >= 1");
   }

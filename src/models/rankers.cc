@@ -102,17 +102,32 @@ class PopImpl : public RankerImpl {
 class ItemItemImpl : public RankerImpl {
  public:
   using WeightsFn = std::function<torch::Tensor(const RankingData&)>;
-  ItemItemImpl(int64_t n_items, WeightsFn weights)
+  // recency_tau > 0: the user's row weighs their latest `length` items by recency.
+  ItemItemImpl(int64_t n_items, WeightsFn weights, double recency_tau = 0.0, int64_t length = 0)
       : weights_fn_(std::move(weights)),
-        weights_(register_buffer("weights", torch::zeros({n_items, n_items}, torch::kFloat))) {}
+        weights_(register_buffer("weights", torch::zeros({n_items, n_items}, torch::kFloat))),
+        recency_tau_(recency_tau),
+        length_(recency_tau > 0 ? length : 0) {}
   void fit(const RankingData& data) override { weights_.copy_(weights_fn_(data)); }
+  int64_t sequence_length() const override { return length_; }
   torch::Tensor score(const UserBlock& block) override {
-    return torch::matmul(block.dense(weights_.size(0)), weights_);
+    const int64_t n_items = weights_.size(0);
+    if (length_ == 0) return torch::matmul(block.dense(n_items), weights_);
+    // block.sequence is right-aligned (newest last) with item + 1, 0 = padding: column c is the
+    // (L - 1 - c)-th newest item.
+    const int64_t b = block.sequence.size(0), l = block.sequence.size(1);
+    const torch::Tensor age = torch::arange(l - 1, -1, -1, torch::kFloat);
+    const torch::Tensor weight = torch::exp(-age / recency_tau_).unsqueeze(0).expand({b, l});
+    torch::Tensor row = torch::zeros({b, n_items + 1}, torch::kFloat);
+    row.scatter_add_(1, block.sequence, weight);
+    return torch::matmul(row.slice(1, 1), weights_);
   }
 
  private:
   WeightsFn weights_fn_;
   torch::Tensor weights_;
+  double recency_tau_;
+  int64_t length_;
 };
 
 // X^T X with each co-occurrence of items i and j in a user's training interactions weighted by
@@ -476,13 +491,14 @@ const std::vector<RankerEntry>& ranker_table() {
       {"itemknn", [](const Config& c, const RankingData& d) -> Ranker {
          const int64_t k = c.model.neighbours;
          return std::make_shared<ItemItemImpl>(d.index.n_items(), [k](const RankingData& data) {
-           return itemknn_weights(data.index, k); }); }},
+           return itemknn_weights(data.index, k); }, c.model.recency_tau, c.features.history_len); }},
       {"ease", [](const Config& c, const RankingData& d) -> Ranker {
          const double lambda = c.model.ease_lambda, tau = c.model.ease_tau;
          return std::make_shared<ItemItemImpl>(d.index.n_items(), [lambda, tau](const RankingData& data) {
            if (tau <= 0) return ease_weights(data.index, lambda);
            check_ease_memory(data.index.n_items(), int64_t{8} << 30);
-           return ease_from_gram(time_kernel_gram(data, tau), lambda); }); }},
+           return ease_from_gram(time_kernel_gram(data, tau), lambda); },
+           c.model.recency_tau, c.features.history_len); }},
       {"bpr", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<BprImpl>(d.index.n_users(), d.index.n_items(),
                                           c.model.embedding_dim); }},

@@ -42,8 +42,8 @@ TEST(ConfigTest, DefaultsValidate) { EXPECT_NO_THROW(Config().validate()); }
 
 TEST(ConfigTest, FieldTableCoversEveryMemberOnce) {
   const auto& fields = config_fields();
-  // 12 data + 7 features + 15 model + 36 train + 2 eval + 2 output members in config.h.
-  EXPECT_EQ(fields.size(), 12u + 7u + 15u + 36u + 2u + 2u);
+  // 12 data + 7 features + 16 model + 36 train + 2 eval + 2 output members in config.h.
+  EXPECT_EQ(fields.size(), 12u + 7u + 16u + 36u + 2u + 2u);
   std::set<std::string> keys;
   std::set<std::string> flags;
   for (const FieldInfo& f : fields) {
@@ -505,6 +505,17 @@ TEST(ConfigTest, TheRankingTaskTakesRankingModelsSplitsAndMetrics) {
                        "model.name: 'wide-deep' is not a ranking model; with train.task ranking "
                        "use one of pop | itemknn | ease | bpr | two-tower | sasrec | dnn | deepfm "
                        "| neumf"));
+  c.model.name = "bpr";
+  c.model.recency_tau = 5;
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "model.recency_tau: weighs the history of itemknn and ease only"));
+  c.model.name = "ease";
+  c.features.history_len = 0;
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "features.history_len: model.recency_tau reads the latest history_len"));
+  c.features.history_len = 50;
+  EXPECT_NO_THROW(c.validate());
+  c.model.recency_tau = 0;
   // The feature models rank with binary cross-entropy over sampled negatives.
   for (const char* name : {"dnn", "deepfm", "neumf"}) {
     c.model.name = name;

@@ -2,6 +2,7 @@
 // closed-form scores, and that the trained ones learn a planted preference.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <vector>
 
 #include "dnnrec/config.h"
@@ -97,6 +98,44 @@ TEST(Rankers, ClosedFormModelsScoreTheHeldOutItemOfTheUsersGroupFirst) {
                            torch::tensor({2.f, 2.f, 2.f, 2.f, 2.f, 2.f})));
   const RankBatch empty;
   EXPECT_THROW(pop->loss(empty, 0.0), Error);
+}
+
+// model.recency_tau: itemknn and ease score from the user's latest features.history_len items,
+// the k-th newest weighted exp(-k / tau); for test the validation item is the newest.
+TEST(Rankers, RecencyWeightedItemItemScoresTheLatestItemsByAge) {
+  RankingData d = planted();
+  d.val_sequence.assign(6, {});
+  d.val_sequence[0] = {0};  // user 0 trained on 1, 2 (in that order); 0 came next
+  d.test_sequence.assign(6, {});
+  Config c;
+  c.train.task = "ranking";
+  c.model.ease_lambda = 1.0;
+  c.features.history_len = 2;
+  for (const char* name : {"itemknn", "ease"}) {
+    SCOPED_TRACE(name);
+    c.model.name = name;
+    c.model.recency_tau = 0.0;
+    Ranker plain = make_ranker(c, d);
+    EXPECT_EQ(plain->sequence_length(), 0);
+    plain->fit(d);
+    c.model.recency_tau = 0.5;
+    Ranker recent = make_ranker(c, d);
+    ASSERT_EQ(recent->sequence_length(), 2);
+    recent->fit(d);
+    const torch::Tensor w = plain->named_buffers()["weights"];
+    EXPECT_TRUE(torch::equal(recent->named_buffers()["weights"], w));
+    const float older = std::exp(-1.0f / 0.5f);
+    // val: the training items 1 then 2; 2 is the newest.
+    torch::Tensor row = torch::zeros({1, 6});
+    row[0][1] = older;
+    row[0][2] = 1.0f;
+    EXPECT_TRUE(torch::allclose(recent->score(user_block(d, {0}, "val", 2)), row.matmul(w)));
+    // test: the history ends with the validation item 0 and holds the latest two, 2 and 0.
+    row.zero_();
+    row[0][2] = older;
+    row[0][0] = 1.0f;
+    EXPECT_TRUE(torch::allclose(recent->score(user_block(d, {0}, "test", 2)), row.matmul(w)));
+  }
 }
 
 // Trains a model a few hundred steps on every training pair; each user's training items must
