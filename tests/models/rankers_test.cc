@@ -153,9 +153,11 @@ void expect_learns(const std::string& name, bool missing_too) {
   c.train.negatives = 2;
   c.features.history_len = 0;
   if (!ranks_only(name)) {
-    // A feature model is additive in user and item without a hidden layer.
+    // A feature model is additive in user and item without a hidden layer; it pools the
+    // latest item of the history (the other one of a positive's own group).
     c.model.hidden = {16};
     c.model.dropout = 0.0;
+    c.features.history_len = 1;
   }
   torch::manual_seed(1);
   Ranker model = make_ranker(c, d);
@@ -192,9 +194,12 @@ void expect_learns(const std::string& name, bool missing_too) {
   torch::NoGradGuard no_grad;
   model->eval();
   model->freeze_items(true);
-  const torch::Tensor scores = model->score(user_block(d.index, 0, 6));
+  const std::vector<int64_t> all = {0, 1, 2, 3, 4, 5};
+  const int64_t length = model->sequence_length();
+  EXPECT_EQ(length, c.features.history_len * !ranks_only(name));
+  const torch::Tensor scores = model->score(user_block(d, all, "val", length));
   model->freeze_items(false);
-  EXPECT_TRUE(torch::allclose(scores, model->score(user_block(d.index, 0, 6))));
+  EXPECT_TRUE(torch::allclose(scores, model->score(user_block(d, all, "val", length))));
   for (int64_t u = 0; u < 6; ++u) {
     std::vector<int64_t> own = d.index.train[u];
     if (missing_too) own.push_back((u % 2) * 3 + (u / 2) % 3);
