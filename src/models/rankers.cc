@@ -52,8 +52,9 @@ UserBlock user_block(const InteractionIndex& index, int64_t begin, int64_t end) 
 }
 
 UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
-                     const std::string& part, int64_t length) {
-  UserBlock block = user_block(data.index, users);
+                     const std::string& part, int64_t length,
+                     const std::vector<int64_t>* leave_out) {
+  UserBlock block = user_block(data.index, users, leave_out);
   if (length <= 0) return block;
   block.sequence = torch::zeros({static_cast<int64_t>(users.size()), length}, torch::kLong);
   auto seq = block.sequence.accessor<int64_t, 2>();
@@ -66,6 +67,9 @@ UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
     if (part == "serve") {
       const auto& test = data.test_sequence[static_cast<size_t>(users[j])];
       history.insert(history.end(), test.begin(), test.end());
+    }
+    if (leave_out != nullptr) {
+      history.erase(std::remove(history.begin(), history.end(), (*leave_out)[j]), history.end());
     }
     const auto n = static_cast<int64_t>(history.size());
     for (int64_t t = 0; t < std::min(n, length); ++t) {
@@ -383,7 +387,7 @@ class SasRecImpl : public RankerImpl {
 class FeatureRankerImpl : public RankerImpl {
  public:
   FeatureRankerImpl(const Config& config, const RankingData& data)
-      : length_(config.features.history_len), train_sequence_(data.train_sequence) {
+      : length_(config.features.history_len) {
     // Ids shift by one: 0 is the tables' padding row.
     FeatureSpec spec;
     spec.n_users = data.index.n_users() + 1;
@@ -405,45 +409,31 @@ class FeatureRankerImpl : public RankerImpl {
     const int64_t n_items = item_year_.size(0);
     const int64_t per_chunk = std::max<int64_t>(1, kChunkRows / std::max<int64_t>(n_items, 1));
     const torch::Tensor all_items = torch::arange(n_items, torch::kLong);
-    const torch::Tensor history =
-        block.sequence.defined() ? block.sequence : torch::zeros({b, 0}, torch::kLong);
+    const torch::Tensor history = history_of(block);
     std::vector<torch::Tensor> out;
     for (int64_t begin = 0; begin < b; begin += per_chunk) {
       const int64_t end = std::min(b, begin + per_chunk);
       const int64_t users = end - begin;
-      const torch::Tensor rows = torch::arange(users, torch::kLong).repeat_interleave(n_items);
       out.push_back(model_
-                        ->forward(pairs(block.users.slice(0, begin, end).index_select(0, rows),
+                        ->forward(pairs(block.users.slice(0, begin, end).repeat_interleave(n_items),
                                         all_items.repeat({users}),
-                                        history.slice(0, begin, end).index_select(0, rows)))
+                                        history.slice(0, begin, end).repeat_interleave(n_items, 0)))
                         .view({users, n_items}));
     }
     return torch::cat(out, 0);
   }
 
   // Row i of the batch: its positive, then train.negatives[i] items, all with the user's history
-  // less the positive.
+  // less the positive (batch.users.sequence).
   torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
     const int64_t b = batch.items.size(0);
     const int64_t n = batch.negatives.size(1);
-    const auto* users = batch.users.users.data_ptr<int64_t>();
-    const auto* items = batch.items.data_ptr<int64_t>();
-    torch::Tensor history = torch::zeros({b, length_}, torch::kLong);
-    auto h = history.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < b; ++i) {
-      const auto& seq = train_sequence_[static_cast<size_t>(users[i])];
-      int64_t t = length_ - 1;
-      for (auto it = seq.rbegin(); it != seq.rend() && t >= 0; ++it) {
-        if (*it != items[i]) h[i][t--] = *it + 1;
-      }
-    }
     const torch::Tensor candidates = torch::cat({batch.items.unsqueeze(1), batch.negatives}, 1);
-    const torch::Tensor rows = torch::arange(b, torch::kLong).repeat_interleave(1 + n);
     model_->track_penalty(embedding_l2 > 0);
     const torch::Tensor logits =
         model_
-            ->forward(pairs(batch.users.users.index_select(0, rows), candidates.reshape({-1}),
-                            history.index_select(0, rows)))
+            ->forward(pairs(batch.users.users.repeat_interleave(1 + n), candidates.reshape({-1}),
+                            history_of(batch.users).repeat_interleave(1 + n, 0)))
             .view({b, 1 + n});
     torch::Tensor labels = torch::zeros({b, 1 + n});
     labels.select(1, 0).fill_(1.0);
@@ -455,6 +445,12 @@ class FeatureRankerImpl : public RankerImpl {
 
  private:
   static constexpr int64_t kChunkRows = 1 << 16;
+
+  // The block's padded histories; with features.history_len 0, none.
+  static torch::Tensor history_of(const UserBlock& block) {
+    return block.sequence.defined() ? block.sequence
+                                    : torch::zeros({block.users.size(0), 0}, torch::kLong);
+  }
 
   // The model's batch for pairs of user and item indices; `history` holds item index + 1 (0 is
   // padding), as UserBlock::sequence.
@@ -472,10 +468,13 @@ class FeatureRankerImpl : public RankerImpl {
   }
 
   int64_t length_;
-  std::vector<std::vector<int64_t>> train_sequence_;
   RecModel model_{nullptr};
   torch::Tensor item_genres_, item_year_;
 };
+
+Ranker make_feature_ranker(const Config& config, const RankingData& data) {
+  return std::make_shared<FeatureRankerImpl>(config, data);
+}
 
 // The constructors of the models ranker_names() lists (ranker_names.cc, with their losses).
 struct RankerEntry {
@@ -506,12 +505,9 @@ const std::vector<RankerEntry>& ranker_table() {
          return std::make_shared<TwoTowerImpl>(c, d); }},
       {"sasrec", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<SasRecImpl>(c, d); }},
-      {"dnn", [](const Config& c, const RankingData& d) -> Ranker {
-         return std::make_shared<FeatureRankerImpl>(c, d); }},
-      {"deepfm", [](const Config& c, const RankingData& d) -> Ranker {
-         return std::make_shared<FeatureRankerImpl>(c, d); }},
-      {"neumf", [](const Config& c, const RankingData& d) -> Ranker {
-         return std::make_shared<FeatureRankerImpl>(c, d); }},
+      {"dnn", make_feature_ranker},
+      {"deepfm", make_feature_ranker},
+      {"neumf", make_feature_ranker},
   };
   return table;
 }

@@ -52,16 +52,19 @@ UserBlock user_block(const InteractionIndex& index, const std::vector<int64_t>& 
                      const std::vector<int64_t>* leave_out = nullptr);
 /// The given users of `data`, with `sequence` when length > 0: for part "val" (and "train") the
 /// training items, for "test" the training then the validation items, for "serve" the test
-/// items after those, as the user's history.
+/// items after those, as the user's history. With `leave_out`, row j's items and history
+/// without the item leave_out[j] (a training example's history without its own positive).
 UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
-                     const std::string& part, int64_t length);
+                     const std::string& part, int64_t length,
+                     const std::vector<int64_t>* leave_out = nullptr);
 
 /// One training batch of a trained ranker.
 struct RankBatch {
   torch::Tensor items;      ///< [B] positive items
   torch::Tensor negatives;  ///< bpr: [B, n] per example; two-tower: [n] shared; may be empty
   UserBlock users;  ///< the example's user (one per example), with their training items but the
-                    ///< positive when the model trains_on_history()
+                    ///< positive when the model trains_on_history(), and their history but the
+                    ///< positive when it has a sequence_length()
 };
 
 /// A ranking model: scores of every item for a block of users.

@@ -260,6 +260,8 @@ RankBatch make_batch(RankingFit& f, const int64_t* perm, int64_t begin, int64_t 
   }
   if (f.model->trains_on_history()) {
     batch.users = user_block(f.data.index, users, &items);
+  } else if (f.model->sequence_length() > 0) {
+    batch.users = user_block(f.data, users, "train", f.model->sequence_length(), &items);
   } else {
     batch.users.users = torch::tensor(users, torch::kLong);
   }

@@ -174,7 +174,10 @@ void expect_learns(const std::string& name, bool missing_too) {
   double first = 0, last = 0;
   for (int step = 0; step < 300; ++step) {
     RankBatch batch;
-    batch.users = user_block(d.index, users, name == "two-tower" ? &items : nullptr);
+    // As make_batch: the history without the example's positive, when the model reads one.
+    batch.users = model->sequence_length() > 0
+                      ? user_block(d, users, "train", model->sequence_length(), &items)
+                      : user_block(d.index, users, name == "two-tower" ? &items : nullptr);
     batch.items = torch::tensor(items);
     // Negatives: the other group's items.
     std::vector<int64_t> negatives;
