@@ -10,6 +10,8 @@ namespace dnnrec {
 class SplitMix64 {
  public:
   explicit SplitMix64(uint64_t seed) : state_(seed) {}
+  /// Where the sequence stands: SplitMix64(state()) continues it exactly.
+  uint64_t state() const { return state_; }
   uint64_t next() {
     uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
 
@@ -17,6 +18,7 @@
 #include "base/signals.h"
 #include "data/interactions.h"
 #include "dnnrec/error.h"
+#include "models/models.h"
 #include "run/run_common.h"
 #include "run/train_run.h"
 #include "train/callbacks.h"
@@ -216,7 +218,9 @@ struct RankingFit {
   double best = 0.0;
   int best_epoch = 0;
   int64_t steps = 0;
+  int first_epoch = 1;  // after a resume, the epoch after the resume point's
   SplitMix64 rng{0};
+  uint64_t dropout_seed = 0;  // each step's dropout masks come from (dropout_seed, step)
 };
 
 // Negatives for one batch: bpr and the feature models, train.negatives per example, never the
@@ -292,6 +296,11 @@ double train_epoch(RankingFit& f, int epoch) {
     f.lr = f.schedule.rate(f.steps, epoch);
     f.optimizer->set_lr(f.lr);
     f.optimizer->zero_grad();
+    // The step's dropout masks depend on the seed and the step alone, so a resumed run draws
+    // the masks the uninterrupted one drew.
+    DropoutStream masks(
+        SplitMix64(f.dropout_seed ^ (static_cast<uint64_t>(f.steps) * 0x9E3779B97F4A7C15ULL))
+            .next());
     const torch::Tensor loss = f.model->loss(batch, t.embedding_l2);
     const double value = loss.item<double>();
     if (!std::isfinite(value)) {
@@ -327,6 +336,86 @@ void restore_state(torch::nn::Module& m,
   }
 }
 
+// Where a ranking fit stands at the end of an epoch, as a checkpoint's resume state: the two
+// random generators (torch's for shuffles, dropout; the negatives' SplitMix64), the history,
+// the best epoch and its val metrics, and the schedule. The weights and the optimizer state are
+// the checkpoint's own.
+std::string ranking_resume_state(const RankingFit& f) {
+  nlohmann::json j;
+  j["task"] = "ranking";
+  j["epoch"] = static_cast<int>(f.history.size());
+  j["steps"] = f.steps;
+  j["torch_rng"] = torch_generator_state();
+  j["negatives_rng"] = std::to_string(f.rng.state());  // as text: JSON numbers are doubles
+  j["history"] = f.history;
+  j["best"] = f.best;
+  j["best_epoch"] = f.best_epoch;
+  j["best_val"] = f.best_val;
+  j["last_val"] = f.last_val;
+  j["lr"] = f.lr;
+  j["schedule"] = f.schedule.save_state();
+  return j.dump();
+}
+
+// Continues `f` from a checkpoint of its run written at the end of an epoch.
+void load_ranking_resume_point(RankingFit& f, const std::string& path) {
+  const Checkpoint ckpt = load_checkpoint(path);
+  const std::string fingerprint_now = fingerprint(f.run.data.ratings);
+  if (ckpt.meta.data_fingerprint != fingerprint_now) {
+    throw CheckpointError(path + ": trained on other ratings (" + ckpt.meta.data_fingerprint +
+                          ") than " + f.run.config.data.dir + " holds now (" + fingerprint_now +
+                          "); a resumed run must see the same data");
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ckpt.meta.resume_state);
+  } catch (const nlohmann::json::exception&) {
+    j = nullptr;
+  }
+  if (!j.is_object() || j.value("task", "") != "ranking") {
+    throw CheckpointError(path + ": holds no ranking training state to resume from");
+  }
+  try {
+    ckpt.load_model(*f.model);
+    if (f.model->trainable() && !ckpt.load_optimizer(*f.optimizer)) {
+      throw CheckpointError(path + ": holds no optimizer state");
+    }
+    f.steps = j.at("steps").get<int64_t>();
+    set_torch_generator_state(j.at("torch_rng").get<std::string>());
+    f.rng = SplitMix64(std::stoull(j.at("negatives_rng").get<std::string>()));
+    f.history = j.at("history").get<std::vector<std::map<std::string, double>>>();
+    f.best = j.at("best").get<double>();
+    f.best_epoch = j.at("best_epoch").get<int>();
+    f.best_val = j.at("best_val").get<std::map<std::string, double>>();
+    f.last_val = j.at("last_val").get<std::map<std::string, double>>();
+    f.lr = j.at("lr").get<double>();
+    f.schedule.load_state(j.at("schedule").get<std::string>());
+    f.first_epoch = j.at("epoch").get<int>() + 1;
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError(path + ": bad ranking resume state (" + e.what() + ")");
+  } catch (const std::logic_error& e) {  // stoull
+    throw CheckpointError(path + ": bad ranking resume state (" + e.what() + ")");
+  }
+  if (static_cast<int>(f.history.size()) != f.first_epoch - 1) {
+    throw CheckpointError(path + ": bad ranking resume state (history and epoch disagree)");
+  }
+  // restore_best ends the run with the best epoch's weights, which best.pt holds.
+  if (f.model->trainable() && f.run.config.train.restore_best && f.best_epoch > 0) {
+    const std::string best = f.run.result.run_dir + "/best.pt";
+    std::error_code ec;
+    if (fs::exists(best, ec) && load_checkpoint(best).meta.epoch == f.best_epoch) {
+      const auto now = copy_state(*f.model);
+      load_checkpoint(best).load_model(*f.model);
+      f.best_state = copy_state(*f.model);
+      restore_state(*f.model, now);
+    } else {
+      spdlog::warn("best.pt of epoch {} is missing: the end of the run keeps its last weights",
+                   f.best_epoch);
+    }
+  }
+  spdlog::info("resumed from {}: epoch {}, step {}", path, f.first_epoch - 1, f.steps);
+}
+
 CheckpointMeta ranking_meta(const TrainRun& run, int epoch, int64_t steps,
                             const std::map<std::string, double>& metrics) {
   CheckpointMeta meta;
@@ -342,9 +431,15 @@ CheckpointMeta ranking_meta(const TrainRun& run, int epoch, int64_t steps,
   return meta;
 }
 
-void save_ranking_checkpoint(const TrainRun& run, const std::string& path, Ranker& model, int epoch,
-                             int64_t steps, const std::map<std::string, double>& metrics) {
-  save_checkpoint(path, ranking_meta(run, epoch, steps, metrics), FeatureVocabs{}, *model, nullptr);
+// A checkpoint at the end of `epoch`, with the optimizer and the resume state unless
+// train.save_weights_only.
+void save_ranking_checkpoint(const RankingFit& f, const std::string& path, int epoch,
+                             const std::map<std::string, double>& metrics) {
+  CheckpointMeta meta = ranking_meta(f.run, epoch, f.steps, metrics);
+  meta.resume_state = ranking_resume_state(f);
+  const bool weights_only = f.run.config.train.save_weights_only;  // then no resume point
+  save_checkpoint(path, meta, FeatureVocabs{}, *f.model,
+                  weights_only ? nullptr : f.optimizer.get());
 }
 
 void write_history(const TrainRun& run, const std::vector<std::map<std::string, double>>& rows) {
@@ -391,25 +486,25 @@ bool end_epoch(RankingFit& f, int epoch, double loss, double seconds, int64_t sa
     f.best_val = f.last_val;
     if (f.model->trainable()) f.best_state = copy_state(*f.model);
   }
+  f.schedule.end_epoch(value);  // before the checkpoints, whose resume state holds it
   if (f.run.lead) {
     write_history(f.run, f.history);
-    save_ranking_checkpoint(f.run, f.run.result.run_dir + "/last.pt", f.model, epoch, f.steps, row);
+    save_ranking_checkpoint(f, f.run.result.run_dir + "/last.pt", epoch, row);
     if (better && c.train.save_best) {
-      save_ranking_checkpoint(f.run, f.run.result.run_dir + "/best.pt", f.model, epoch, f.steps,
-                              row);
+      save_ranking_checkpoint(f, f.run.result.run_dir + "/best.pt", epoch, row);
     }
     // Periodic checkpoints of a trained ranker, named as the rating loop names them.
     const int every = c.train.checkpoint_every;
     if (f.model->trainable() && every > 0 && epoch % every == 0) {
       const std::string path = periodic_checkpoint_path(
           f.run.result.run_dir, c.train.checkpoint_name, row, epoch, f.steps, value);
-      save_ranking_checkpoint(f.run, path, f.model, epoch, f.steps, row);
+      save_ranking_checkpoint(f, path, epoch, row);
     }
   }
   return better;
 }
 
-void fit_trained(RankingFit& f) {
+void fit_trained(RankingFit& f, const std::string& resume) {
   const TrainConfig& t = f.run.config.train;
   const InteractionIndex& index = f.data.index;
   for (int64_t u = 0; u < index.n_users(); ++u) {
@@ -422,20 +517,24 @@ void fit_trained(RankingFit& f) {
     f.sorted_train.push_back(std::move(sorted));
   }
   f.rng = SplitMix64(static_cast<uint64_t>(t.seed) * 0x9E3779B97F4A7C15ull + 1);
+  f.dropout_seed = SplitMix64(static_cast<uint64_t>(t.seed) * 0x9E3779B97F4A7C15ull + 2).next();
   f.optimizer = std::make_unique<ModelOptimizer>(t, *f.model);
   const int64_t examples = epoch_examples(f);
   f.schedule = LrSchedule(f.run.config, (examples + t.batch_size - 1) / t.batch_size);
-  int wait = 0;
-  for (int epoch = 1; epoch <= t.epochs; ++epoch) {
+  if (!resume.empty()) load_ranking_resume_point(f, resume);
+  // Epochs since the best one: the patience count, which a resumed run takes up where it was.
+  int wait = f.best_epoch > 0 ? static_cast<int>(f.history.size()) - f.best_epoch : 0;
+  const bool stopped_before = t.patience > 0 && wait >= t.patience;
+  for (int epoch = f.first_epoch; epoch <= t.epochs && !stopped_before; ++epoch) {
     const auto start = Clock::now();
     const double loss = train_epoch(f, epoch);
     if (interrupt_requested()) {
       throw Error("interrupted during epoch " + std::to_string(epoch) +
-                      "; the last finished epoch is in " + f.run.result.run_dir + "/last.pt",
+                      "; the last finished epoch is in " + f.run.result.run_dir +
+                      "/last.pt (continue with --resume " + f.run.result.run_dir + ")",
                   kExitInterrupted);
     }
     const bool better = end_epoch(f, epoch, loss, seconds_since(start), examples);
-    f.schedule.end_epoch(f.history.back().at(f.run.config.effective_monitor()));
     wait = better ? 0 : wait + 1;
     if (t.patience > 0 && wait >= t.patience) {
       spdlog::info("early stopping after epoch {}: no improvement of {} for {} epochs", epoch,
@@ -454,7 +553,7 @@ void fit_closed_form(RankingFit& f) {
 
 }  // namespace
 
-TrainResult train_ranking(TrainRun& run, bool dry_run) {
+TrainResult train_ranking(TrainRun& run, bool dry_run, const std::string& resume) {
   const Config& config = run.config;
   if (run.group != nullptr) {
     throw ConfigError("the ranking task trains in one process: run it without dnnrec launch");
@@ -476,9 +575,9 @@ TrainResult train_ranking(TrainRun& run, bool dry_run) {
   }
   const auto train_start = Clock::now();
   if (f.model->trainable()) {
-    fit_trained(f);
+    fit_trained(f, resume);
   } else {
-    fit_closed_form(f);
+    fit_closed_form(f);  // its checkpoints hold no optimizer, so no resume point leads here
   }
   TrainResult& result = run.result;
   result.train_seconds = seconds_since(train_start);

@@ -25,8 +25,11 @@ struct TrainRun;
 RankingData prepare_ranking(const Config& config, const MovieLens& data);
 
 /// Trains (or computes) the ranking model of an opened run and writes its files (history.csv,
-/// best.pt, last.pt, metrics.json); dry_run stops once the model is built.
-TrainResult train_ranking(TrainRun& run, bool dry_run);
+/// best.pt, last.pt, metrics.json); dry_run stops once the model is built. `resume`, when not
+/// empty, is a checkpoint of this run written at the end of an epoch (last.pt or a periodic
+/// one): training continues after that epoch exactly as the uninterrupted run would have
+/// (weights, optimizer, both random generators, history, best epoch, patience and schedule).
+TrainResult train_ranking(TrainRun& run, bool dry_run, const std::string& resume = "");
 
 /// A ranking checkpoint with its data and model, ready to score.
 struct RestoredRanking {

@@ -304,10 +304,7 @@ TrainResult train_one(Config config, const std::string& command_line, bool dry_r
                       const std::string& resume = "", ProcessGroup* group = nullptr) {
   TrainRun run(std::move(config), group);
   start_run(run, command_line);
-  if (run.config.train.task == "ranking") {
-    if (!resume.empty()) throw ConfigError("--resume: the ranking task does not resume yet");
-    return train_ranking(run, dry_run);
-  }
+  if (run.config.train.task == "ranking") return train_ranking(run, dry_run, resume);
   load_and_featurise(run);
   build_model(run);
   if (dry_run) {

@@ -1,6 +1,8 @@
 // Checkpoint container: 24-byte header (magic, version, crc32, size) + a torch archive.
 #include "train/checkpoint.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -371,6 +373,38 @@ bool Checkpoint::load_optimizer(ModelOptimizer& optimizer) const {
     throw CheckpointError(path + ": optimizer state is unreadable: " + e.what_without_backtrace());
   }
   return true;
+}
+
+// torch's CPU generator (randperm's shuffles, dropout, initialisation) as hex text, and back.
+std::string torch_generator_state() {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  torch::Tensor state = gen.get_state();
+  const uint8_t* p = state.data_ptr<uint8_t>();
+  static const char* digits = "0123456789abcdef";
+  std::string text;
+  for (int64_t i = 0; i < state.numel(); ++i) {
+    text += digits[p[i] >> 4];
+    text += digits[p[i] & 15];
+  }
+  return text;
+}
+
+void set_torch_generator_state(const std::string& text) {
+  if (text.size() % 2 != 0) throw CheckpointError("resume state: bad generator state");
+  torch::Tensor state = torch::empty({static_cast<int64_t>(text.size() / 2)}, torch::kUInt8);
+  uint8_t* p = state.data_ptr<uint8_t>();
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    throw CheckpointError("resume state: bad generator state");
+  };
+  for (size_t i = 0; i < text.size() / 2; ++i) {
+    p[i] = static_cast<uint8_t>(nibble(text[2 * i]) * 16 + nibble(text[2 * i + 1]));
+  }
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(state);
 }
 
 }  // namespace dnnrec

@@ -69,6 +69,11 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
 /// corrupted, foreign or newer-format file.
 Checkpoint load_checkpoint(const std::string& path);
 
+/// torch's CPU generator state (shuffles, dropout, initialisation) as hex text, for resume
+/// states; set_torch_generator_state restores it (CheckpointError for malformed text).
+std::string torch_generator_state();
+void set_torch_generator_state(const std::string& text);
+
 /// CRC-32 (IEEE) of a byte range.
 uint32_t crc32(const void* data, size_t size);
 

@@ -1,7 +1,6 @@
 // The training loop: shuffled permutation, one gather per column per batch, callbacks.
 #include "train/trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +17,7 @@
 #include "base/runtime.h"
 #include "base/signals.h"
 #include "dnnrec/error.h"
+#include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "train/metrics.h"
 
@@ -47,42 +47,6 @@ Trainer::Trainer(RecModel model, const Config& config, torch::Device device)
 
 Trainer::~Trainer() = default;
 
-namespace {
-
-// torch's CPU generator state as hex text, and back (the generator behind randperm).
-std::string generator_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  torch::Tensor state = gen.get_state();
-  const uint8_t* p = state.data_ptr<uint8_t>();
-  static const char* digits = "0123456789abcdef";
-  std::string text;
-  for (int64_t i = 0; i < state.numel(); ++i) {
-    text += digits[p[i] >> 4];
-    text += digits[p[i] & 15];
-  }
-  return text;
-}
-
-void set_generator_state(const std::string& text) {
-  if (text.size() % 2 != 0) throw CheckpointError("resume state: bad generator state");
-  torch::Tensor state = torch::empty({static_cast<int64_t>(text.size() / 2)}, torch::kUInt8);
-  uint8_t* p = state.data_ptr<uint8_t>();
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    throw CheckpointError("resume state: bad generator state");
-  };
-  for (size_t i = 0; i < text.size() / 2; ++i) {
-    p[i] = static_cast<uint8_t>(nibble(text[2 * i]) * 16 + nibble(text[2 * i + 1]));
-  }
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(state);
-}
-
-}  // namespace
-
 std::string Trainer::resume_state() const {
   nlohmann::json j;
   // After an epoch has ended the next fit starts the next epoch, whose shuffle comes from the
@@ -93,7 +57,7 @@ std::string Trainer::resume_state() const {
     j["batch"] = 0;
     j["loss_sum"] = 0.0;
     j["seen"] = 0;
-    j["rng"] = generator_state();
+    j["rng"] = torch_generator_state();
   } else {
     j["epoch"] = state_.epoch;
     j["batch"] = state_.batch;
@@ -280,8 +244,8 @@ void Trainer::run_epoch(const TensorData& train, const FitRun& run,
   model_->train();
   const auto epoch_start = Clock::now();
   const int64_t skip = epoch == run.first_epoch ? run.first_batch : 0;
-  if (epoch == run.first_epoch && !run.first_rng.empty()) set_generator_state(run.first_rng);
-  epoch_rng_str_ = generator_state();
+  if (epoch == run.first_epoch && !run.first_rng.empty()) set_torch_generator_state(run.first_rng);
+  epoch_rng_str_ = torch_generator_state();
   torch::Tensor order = config_.train.shuffle
                             ? torch::randperm(n, torch::TensorOptions(torch::kLong))
                             : torch::arange(n, torch::TensorOptions(torch::kLong));
@@ -370,12 +334,12 @@ void Trainer::set_process_group(ProcessGroup* group) {
 void Trainer::synchronize_start() {
   nlohmann::json start;
   start["resume"] = resume_;
-  start["rng"] = generator_state();
+  start["rng"] = torch_generator_state();
   start["dropout_seed"] = std::to_string(dropout_seed_);
   start = nlohmann::json::parse(parallel_->synchronize_start(
       *model_, *optimizer_, parallel_->rank() == 0 ? start.dump() : ""));
   resume_ = start.at("resume").get<std::string>();
-  set_generator_state(start.at("rng").get<std::string>());
+  set_torch_generator_state(start.at("rng").get<std::string>());
   dropout_seed_ = std::stoull(start.at("dropout_seed").get<std::string>());
 }
 

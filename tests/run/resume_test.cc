@@ -1,5 +1,6 @@
 // Kill and resume: a run killed with SIGKILL (between epochs or mid-epoch) and continued
-// with --resume ends bitwise where the uninterrupted run ends; resume auto; bad resume points.
+// with --resume ends bitwise where the uninterrupted run ends, for the rating task and the
+// ranking one; resume auto; bad resume points.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -158,6 +159,32 @@ TEST(Resume, AutoTakesTheNewestGoodCheckpointOrStartsAfresh) {
   const testing::Shell refused = shell("train --resume " + weights + "/last.pt");
   EXPECT_EQ(refused.code, kExitBadInput);
   EXPECT_EQ(shell("train --resume " + tmp.file("nothing-here")).code, kExitBadInput);
+}
+
+// The ranking task resumes from the end of an epoch: a feature ranker with dropout (torch's
+// generator), sampled negatives (SplitMix64), a plateau schedule and restore_best, killed after
+// an epoch and resumed, ends bitwise as the uninterrupted run.
+TEST(Resume, RankingRunKilledBetweenEpochsThenResumedIsBitwiseTheUninterruptedRun) {
+  testing::TempDir tmp;
+  const std::string args =
+      "train --data " + data_dir() +
+      " --task ranking --split random-per-user --model dnn --epochs 4 --hidden 16 --embedding-dim "
+      "8 --dropout 0.3"
+      " --batch-size 256 --threads 2 --set train.negatives=2 --set train.lr_schedule=plateau"
+      " --set train.lr_patience=1 --set train.patience=0 --set data.min_user_interactions=5"
+      " --set data.min_item_interactions=5 --set output.plots=false -q";
+  const testing::Shell whole = shell(args + " --out " + tmp.file("a") + " --json");
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  const std::string b = tmp.file("b");
+  ASSERT_TRUE(kill_when(args + " --out " + b, [&] { return fs::exists(b + "/last.pt"); }));
+  ASSERT_FALSE(fs::exists(b + "/metrics.json"));
+  const json at_kill = info(b + "/last.pt");
+  EXPECT_TRUE(at_kill["resumable"].get<bool>());
+  EXPECT_GE(at_kill["epoch"].get<int>(), 1);
+  EXPECT_LT(at_kill["epoch"].get<int>(), 4);
+  const testing::Shell resumed = shell("train --resume " + b + " --json -q");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  expect_same_shell(tmp.file("a"), b, json::parse(whole.out), json::parse(resumed.out));
 }
 
 }  // namespace
