@@ -305,8 +305,8 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
   cmd.add("k", "Number of movies (default: 10)", "N");
   cmd.add("candidates",
           "Ranking models: serve (every item the user has no interaction with; default) | test "
-          "(exactly what test evaluation ranks: the lists the test metrics measured)",
-          "serve|test");
+          "| val (exactly what test or val evaluation ranks: the lists those metrics measured)",
+          "serve|test|val");
   cmd.add_flag("json", "Print one JSON object to stdout");
   const auto parsed = cmd.start(args, out);
   if (!parsed) return kExitOk;

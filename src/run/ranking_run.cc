@@ -641,8 +641,8 @@ std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::s
 std::vector<std::vector<int64_t>> rank_users(RestoredRanking& r, const std::vector<int64_t>& users,
                                              int k, const std::string& candidates,
                                              std::vector<std::vector<float>>* scores_out) {
-  if (candidates != "serve" && candidates != "test") {
-    throw ConfigError("--candidates: serve or test, got " + candidates);
+  if (candidates != "serve" && candidates != "test" && candidates != "val") {
+    throw ConfigError("--candidates: serve, test or val, got " + candidates);
   }
   torch::NoGradGuard no_grad;
   const InteractionIndex& index = r.ranking.index;

@@ -51,7 +51,8 @@ std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::s
 /// ranks (training and validation items left out, the history of a sequential model ending
 /// with the validation item): the lists the test metrics measured. "serve": every item the
 /// user has no interaction with in any split (a served list), the history ending with the
-/// latest. Both with the same scores and eval.exclude.
+/// latest. "val": what validation ranks (training items left out, the history ending with the
+/// last training item). All with the same scores and eval.exclude.
 /// With `scores`, also each listed item's score.
 std::vector<std::vector<int64_t>> rank_users(RestoredRanking& r, const std::vector<int64_t>& users,
                                              int k, const std::string& candidates,

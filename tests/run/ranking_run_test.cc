@@ -1,7 +1,7 @@
 // The ranking task end to end on ml-latest-small: train writes full-ranking metrics under the
 // issue's names; evaluate reproduces them from the checkpoint; the lists `recommend --users all`
-// writes, scored against the test split, give exactly the evaluated test metrics; the trained
-// rankers beat the popularity list.
+// writes, scored against the test (val) split, give exactly the evaluated test (val) metrics; the
+// trained rankers beat the popularity list.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -41,8 +41,9 @@ Config ranking_config(const std::string& model, const std::string& out) {
   return c;
 }
 
-// Scores lists in recommendations_csv's format against the test split of `config`.
-std::map<std::string, double> score_lists(const std::string& csv, const Config& config) {
+// Scores lists in recommendations_csv's format against the test (or val) split of `config`.
+std::map<std::string, double> score_lists(const std::string& csv, const Config& config,
+                                          const std::string& part = "test") {
   const RankingData data = prepare_ranking(config, load_data(config));
   const InteractionIndex& index = data.index;
   std::unordered_map<int64_t, int64_t> user_row, item_row;
@@ -60,7 +61,8 @@ std::map<std::string, double> score_lists(const std::string& csv, const Config& 
   }
   const std::vector<int> ks(config.eval.topk.begin(), config.eval.topk.end());
   RankingMetrics metrics(ks, index.popularity());
-  for (int64_t u : order) metrics.add(ranked[u], index.test[static_cast<size_t>(u)]);
+  const auto& held_out = part == "val" ? index.val : index.test;
+  for (int64_t u : order) metrics.add(ranked[u], held_out[static_cast<size_t>(u)]);
   return metrics.result();
 }
 
@@ -92,6 +94,12 @@ TEST(RankingRun, RecommendListsGiveExactlyTheEvaluatedTestMetrics) {
                      " --users all --candidates test -k 20 --output " + dir.file("recs.csv"));
   ASSERT_EQ(shell.code, 0) << shell.err;
   EXPECT_EQ(score_lists(dir.file("recs.csv"), config), evaluated.metrics);
+  // --candidates val: the lists the val metrics measured.
+  const testing::Shell val_lists =
+      testing::shell("recommend --checkpoint " + result.checkpoint +
+                     " --users all --candidates val -k 20 --output " + dir.file("val.csv"));
+  ASSERT_EQ(val_lists.code, 0) << val_lists.err;
+  EXPECT_EQ(score_lists(dir.file("val.csv"), config, "val"), result.val);
 
   // Served lists (the default) leave out every interaction of the user, test items included.
   const RankingData data = prepare_ranking(config, load_data(config));
