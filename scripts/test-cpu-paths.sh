@@ -18,9 +18,17 @@ has avx2 && has fma && capabilities+=(avx2)
 has avx512f && has avx512bw && has avx512vl && has avx512dq && capabilities+=(avx512)
 
 echo "test-cpu-paths.sh: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-echo "test-cpu-paths.sh: ATEN_CPU_CAPABILITY ${capabilities[*]}"
+# The path libtorch takes by itself (dnnrec --version: "kernels: libtorch AVX2, ...") is the
+# one `make test` has just run: it is not run again.
+picked=$(env -u ATEN_CPU_CAPABILITY "$build/dnnrec" --version | sed -n 's/.*kernels: libtorch \([A-Za-z0-9]*\).*/\1/p' |
+  tr '[:upper:]' '[:lower:]')
+echo "test-cpu-paths.sh: ATEN_CPU_CAPABILITY ${capabilities[*]} (libtorch's own pick, run by make test: ${picked:-unknown})"
 status=0
 for capability in "${capabilities[@]}"; do
+  if [[ $capability == "$picked" && -z ${ATEN_CPU_CAPABILITY:-} ]]; then
+    echo "test-cpu-paths.sh: $capability already run by make test"
+    continue
+  fi
   echo "test-cpu-paths.sh: ATEN_CPU_CAPABILITY=$capability"
   (cd "$build" && ATEN_CPU_CAPABILITY=$capability ctest -L kernels --output-on-failure -j "$jobs") ||
     status=1

@@ -566,7 +566,9 @@ int run(const std::vector<std::string>& args, std::ostream& out) {
     return kExitOk;
   }
   if (args[1] == "--version") {
-    out << "dnnrec " << kVersion << "\n";
+    // The machine line is what a bug report needs, and what scripts/test-cpu-paths.sh reads to
+    // know which kernel path `make test` has already run.
+    out << "dnnrec " << kVersion << "\n" << machine_info().summary() << "\n";
     return kExitOk;
   }
   const std::string name = args[1];

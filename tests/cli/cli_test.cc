@@ -82,6 +82,11 @@ TEST(Cli, ReadmeConfigTableIsTheGeneratedOne) {
 
 TEST(Cli, HelpAndUnknownCommandsAndFlags) {
   EXPECT_NE(run_cli({"--help"}).find("commands:"), std::string::npos);
+  // --version names the machine: CPU, BLAS and the kernel paths (scripts/test-cpu-paths.sh
+  // reads libtorch's).
+  const std::string version = run_cli({"--version"});
+  EXPECT_EQ(version.rfind("dnnrec ", 0), 0u) << version;
+  EXPECT_NE(version.find("; kernels: libtorch "), std::string::npos) << version;
   EXPECT_NE(run_cli({"train", "--help"}).find("--batch-size"), std::string::npos);
   EXPECT_NE(run_cli({"evaluate", "--help"}).find("--checkpoint"), std::string::npos);
   EXPECT_NE(cli_error({"trian"}).find("did you mean 'train'?"), std::string::npos);
