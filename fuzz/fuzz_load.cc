@@ -1,9 +1,10 @@
-// libFuzzer target: MovieLens CSV loading, splitting and feature building on arbitrary bytes.
-// The input is cut at "\n@@\n" markers into ratings.csv, movies.csv and tags.csv (a missing
-// part keeps a small valid file); its first byte picks the bad-row policy, the split and the
-// loader's thread count. A dnnrec::Error is a correct answer to bad input; a crash, a
-// sanitizer report, a leak or any other exception is a finding. Built and run by
-// scripts/fuzz.sh (clang, -fsanitize=fuzzer,address,undefined).
+// libFuzzer target: MovieLens loading (every layout), splitting and feature building on
+// arbitrary bytes. The input is cut at "\n@@\n" markers into the layout's ratings, movies and
+// third file (tags.csv; u.user; users.dat; tags.dat), a missing part keeping a small valid file;
+// its first byte picks the bad-row policy, the loader's thread count, the split and the layout. A
+// dnnrec::Error is a correct answer to bad input; a crash, a sanitizer report, a leak or any other
+// exception is a finding. Built and run by scripts/fuzz.sh (clang,
+// -fsanitize=fuzzer,address,undefined).
 #include <unistd.h>
 
 #include <cstdint>
@@ -22,11 +23,34 @@
 
 namespace {
 
-const char* kParts[] = {"ratings.csv", "movies.csv", "tags.csv"};
-const char* kDefaults[] = {
-    "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n2,1,3.0,964982704\n3,2,5.0,964982705\n",
-    "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,Heat (1995),Action\n",
-    "userId,movieId,tag,timestamp\n1,1,funny,964982703\n",
+struct Layout {
+  const char* format;
+  const char* files[3];     // ratings, movies, a third file
+  const char* defaults[3];  // small valid contents
+};
+const Layout kLayouts[] = {
+    {"movielens-csv",
+     {"ratings.csv", "movies.csv", "tags.csv"},
+     {"userId,movieId,rating,timestamp\n1,1,4.0,964982703\n2,1,3.0,964982704\n3,2,5.0,"
+      "964982705\n",
+      "movieId,title,genres\n1,Toy Story (1995),Adventure|Animation\n2,Heat (1995),Action\n",
+      "userId,movieId,tag,timestamp\n1,1,funny,964982703\n"}},
+    {"ml-100k",
+     {"u.data", "u.item", "u.user"},
+     {"1\t1\t4\t964982703\n2\t1\t3\t964982704\n3\t2\t5\t964982705\n",
+      "1|Toy Story (1995)|01-Jan-1995||x|0|0|0|1|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+      "2|Heat (1995)|||x|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n",
+      "1|24|M|technician|85711\n2|53|F|other|94043\n"}},
+    {"ml-1m",
+     {"ratings.dat", "movies.dat", "users.dat"},
+     {"1::1::4::964982703\n2::1::3::964982704\n3::2::5::964982705\n",
+      "1::Toy Story (1995)::Animation|Children's\n2::Heat (1995)::Action\n",
+      "1::F::1::10::48067\n2::M::25::12::10001\n"}},
+    {"ml-10m",
+     {"ratings.dat", "movies.dat", "tags.dat"},
+     {"1::1::4.5::964982703\n2::1::3::964982704\n3::2::5::964982705\n",
+      "1::Toy Story (1995)::Adventure|Animation\n2::Heat (1995)::Action\n",
+      "1::1::funny::964982703\n"}},
 };
 
 std::string folder() {
@@ -58,11 +82,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rest.remove_prefix(at + 4);
   }
   parts.push_back(rest);
-  const std::string dir = folder();
+  const Layout& layout = kLayouts[(mode >> 4) & 3];
+  const std::string dir = folder() + "/" + layout.format;  // one folder per layout
+  std::filesystem::create_directories(dir);
   for (size_t i = 0; i < 3; ++i) {
-    write(dir + "/" + kParts[i], i < parts.size() ? parts[i] : std::string_view(kDefaults[i]));
+    write(dir + "/" + layout.files[i],
+          i < parts.size() ? parts[i] : std::string_view(layout.defaults[i]));
   }
   dnnrec::LoadOptions options;
+  options.format = layout.format;
   options.cache = false;
   options.on_bad_row = (mode & 1) ? dnnrec::BadRowPolicy::kSkip : dnnrec::BadRowPolicy::kFail;
   options.threads = 1 + ((mode >> 1) & 1);

@@ -7,7 +7,21 @@
 
 namespace dnnrec::testing {
 
-/// Every field of two loads: ratings, movies, movie_index, tags, the bad-row report and dir.
+/// The user descriptions of two loads.
+inline void expect_same_users(const MovieLens& a, const MovieLens& b) {
+  ASSERT_EQ(a.users.size(), b.users.size());
+  for (size_t i = 0; i < a.users.size(); ++i) {
+    EXPECT_EQ(a.users[i].id, b.users[i].id);
+    EXPECT_EQ(a.users[i].gender, b.users[i].gender);
+    EXPECT_EQ(a.users[i].age, b.users[i].age);
+    EXPECT_EQ(a.users[i].occupation, b.users[i].occupation);
+    EXPECT_EQ(a.users[i].zip, b.users[i].zip);
+  }
+  EXPECT_EQ(a.user_index, b.user_index);
+}
+
+/// Every field of two loads: ratings, movies, movie_index, tags, users, the layout, the bad-row
+/// report and dir.
 inline void expect_same_load(const MovieLens& a, const MovieLens& b) {
   EXPECT_EQ(a.dir, b.dir);
   EXPECT_EQ(a.ratings.user, b.ratings.user);
@@ -29,6 +43,8 @@ inline void expect_same_load(const MovieLens& a, const MovieLens& b) {
     EXPECT_EQ(a.tags[i].tag, b.tags[i].tag);
     EXPECT_EQ(a.tags[i].timestamp, b.tags[i].timestamp);
   }
+  expect_same_users(a, b);
+  EXPECT_EQ(a.format, b.format);
   EXPECT_EQ(a.report.skipped, b.report.skipped);
   EXPECT_EQ(a.report.examples, b.report.examples);
   EXPECT_EQ(a.report.per_file, b.report.per_file);

@@ -19,7 +19,11 @@ namespace dnnrec {
 /// Where the data is and how it is split.
 #define DNNREC_DATA_KEYS(X) \
   X(data, std::string, dir, "data/ml-latest-small", "data", none(), \
-    "Folder in MovieLens layout (ratings.csv, movies.csv, tags.csv, links.csv).") \
+    "Folder of a MovieLens release in any of data.format's layouts.") \
+  X(data, std::string, format, "auto", "", one_of("auto|movielens-csv|ml-100k|ml-1m|ml-10m"), \
+    "The folder's layout: auto (detected: ratings.csv, u.data, ratings.dat with or without " \
+    "users.dat) | movielens-csv (ml-latest, ml-20m, ml-25m, ml-32m) | ml-100k | ml-1m | " \
+    "ml-10m.") \
   X(data, std::string, split, "random", "split", \
     one_of("random|temporal|leave-last|random-per-user"), \
     "Split method: random | temporal | leave-last | random-per-user (each user's n rows " \

@@ -386,6 +386,10 @@ int sample(std::vector<std::string> args, std::ostream& out) {
   cmd.add("ratings", "Number of ratings (default: 20000)", "N");
   cmd.add("tags", "Number of tag applications (default: 1000)", "N");
   cmd.add("seed", "Random seed (default: 7)", "N");
+  cmd.add("format",
+          "Layout: movielens-csv (default) | ml-100k | ml-1m | ml-10m: the same ratings in each "
+          "(whole stars in ml-100k and ml-1m, which also describe their users)",
+          "NAME");
   cmd.add_flag("json", "Print what was written as one JSON object");
   const auto parsed = cmd.start(args, out);
   if (!parsed) return kExitOk;
@@ -396,6 +400,7 @@ int sample(std::vector<std::string> args, std::ostream& out) {
   options.ratings = to_int(get(r, "ratings", "20000"), "ratings");
   options.tags = to_int(get(r, "tags", "1000"), "tags");
   options.seed = static_cast<uint64_t>(to_int(get(r, "seed", "7"), "seed"));
+  options.format = get(r, "format", "movielens-csv");
   const std::string dir = require(r, "out", "sample");
   write_sample_movielens(dir, options);
   if (r["json"].as<bool>()) {

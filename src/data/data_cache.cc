@@ -34,6 +34,7 @@
 #include <utility>
 
 #include "data/hash64.h"
+#include "data/movielens_formats.h"
 
 namespace dnnrec {
 namespace {
@@ -42,8 +43,6 @@ namespace fs = std::filesystem;
 
 constexpr char kMagic[8] = {'D', 'N', 'N', 'R', 'E', 'C', 'M', 'L'};
 constexpr uint32_t kByteOrder = 0x01020304;
-constexpr std::array<const char*, 4> kCsvFiles = {"ratings.csv", "movies.csv", "tags.csv",
-                                                  "links.csv"};
 constexpr uint64_t kMaxPath = 1 << 16;
 constexpr size_t kBlockValues = 1 << 16;  // per conversion between i32 and i64
 
@@ -71,7 +70,10 @@ uint64_t column_bytes(const Widths& widths, uint64_t n) {
   return n * (uint64_t{widths[0]} + widths[1] + widths[2] + widths[3]);
 }
 
-std::string base_name() { return "movielens-v" + std::to_string(kMovieLensCacheVersion); }
+// One cache file per layout: a folder read as another layout has its own.
+std::string base_name(const std::string& format) {
+  return "movielens-v" + std::to_string(kMovieLensCacheVersion) + "-" + format;
+}
 
 // Why a cache is ignored.
 struct Invalid : std::runtime_error {
@@ -240,6 +242,14 @@ void encode_rest(const MovieLens& ml, Put&& put) {
     i64(tag.timestamp);
     text(tag.tag);
   }
+  u64(ml.users.size());
+  for (const UserInfo& user : ml.users) {
+    i64(user.id);
+    i64(user.age);
+    text(user.gender);
+    text(user.occupation);
+    text(user.zip);
+  }
   i64(ml.report.skipped);
   u64(ml.report.examples.size());
   for (const std::string& example : ml.report.examples) text(example);
@@ -304,6 +314,17 @@ void decode_rest(std::string_view bytes, MovieLens* ml) {
     tag.movie = in.get<int64_t>();
     tag.timestamp = in.get<int64_t>();
     tag.tag = in.get_text();
+  }
+  ml->users.resize(in.get_count(40));
+  ml->user_index.reserve(ml->users.size());
+  for (size_t i = 0; i < ml->users.size(); ++i) {
+    UserInfo& user = ml->users[i];
+    user.id = in.get<int64_t>();
+    user.age = static_cast<int>(in.get<int64_t>());
+    user.gender = in.get_text();
+    user.occupation = in.get_text();
+    user.zip = in.get_text();
+    if (!ml->user_index.emplace(user.id, i).second) throw Invalid("a user id appears twice");
   }
   ml->report.skipped = in.get<int64_t>();
   ml->report.examples.resize(in.get_count(8));
@@ -406,9 +427,10 @@ void remove_stale_temporaries(const fs::path& folder) {
 
 }  // namespace
 
-MovieLensCache::MovieLensCache(const std::string& dir, const LoadOptions& options,
-                               std::chrono::nanoseconds racy)
+MovieLensCache::MovieLensCache(const std::string& dir, const std::string& format,
+                               const LoadOptions& options, std::chrono::nanoseconds racy)
     : given_dir_(dir),
+      format_(format),
       policy_(static_cast<uint32_t>(options.on_bad_row)),
       min_rating_(options.min_rating),
       max_rating_(options.max_rating) {
@@ -422,8 +444,16 @@ MovieLensCache::MovieLensCache(const std::string& dir, const LoadOptions& option
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  for (size_t i = 0; i < kCsvFiles.size(); ++i) {
-    files_[i] = (absolute / kCsvFiles[i]).string();
+  const FormatFiles files = movielens_format_files(format);
+  size_t slot = 0;
+  for (const auto* list : {&files.required, &files.optional}) {
+    for (const std::string& name : *list) {
+      if (slot < names_.size()) names_[slot++] = name;
+    }
+  }
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i].empty()) continue;
+    files_[i] = (absolute / names_[i]).string();
     struct stat st;
     if (::stat(files_[i].c_str(), &st) != 0) {
       if (errno == ENOENT) continue;
@@ -446,12 +476,12 @@ MovieLensCache::MovieLensCache(const std::string& dir, const LoadOptions& option
     }
   }
   dir_ = absolute.string();
-  paths_.push_back((absolute / ".dnnrec-cache" / (base_name() + ".bin")).string());
+  paths_.push_back((absolute / ".dnnrec-cache" / (base_name(format_) + ".bin")).string());
   const std::string user_folder = user_cache_folder();
   if (!user_folder.empty()) {
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash_of(dir_)));
-    paths_.push_back((fs::path(user_folder) / (base_name() + "-" + hex + ".bin")).string());
+    paths_.push_back((fs::path(user_folder) / (base_name(format_) + "-" + hex + ".bin")).string());
   }
 }
 
@@ -516,7 +546,7 @@ std::optional<MovieLens> MovieLensCache::read_from(const std::string& path) cons
     const Stamp& b = stamps_[i];
     if (a.present != b.present || a.size != b.size || a.mtime_ns != b.mtime_ns ||
         a.ctime_ns != b.ctime_ns || a.inode != b.inode) {
-      throw Invalid(std::string(kCsvFiles[i]) + " changed");
+      throw Invalid(names_[i] + " changed");
     }
   }
   const uint64_t path_size = in.get<uint64_t>();
@@ -536,11 +566,12 @@ std::optional<MovieLens> MovieLensCache::read_from(const std::string& path) cons
     if (stored[i].content == 0) continue;
     const std::optional<uint64_t> now =
         stamps_[i].content != 0 ? stamps_[i].content : content_hash(files_[i]);
-    if (now != stored[i].content) throw Invalid(std::string(kCsvFiles[i]) + " changed");
+    if (now != stored[i].content) throw Invalid(names_[i] + " changed");
   }
 
   MovieLens ml;
   ml.dir = given_dir_;
+  ml.format = format_;
   const uint64_t before_columns = read_rest(fd.get(), payload_size, &hash, &ml);
   read_ratings(fd.get(), payload_size - before_columns, &hash, &ml.ratings);
   uint64_t checksum;
@@ -562,7 +593,8 @@ bool MovieLensCache::write(const MovieLens& ml) const {
 bool MovieLensCache::write_any(const MovieLens& ml) const {
   if (paths_.empty()) return false;
   // A file that changed since it was stamped may have been parsed in either version.
-  for (size_t i = 0; i < kCsvFiles.size(); ++i) {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i].empty()) continue;
     struct stat st;
     const bool present = ::stat(files_[i].c_str(), &st) == 0;
     const Stamp& stamp = stamps_[i];

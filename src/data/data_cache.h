@@ -15,14 +15,14 @@ namespace dnnrec {
 
 /// Version of the cache layout and of the loading rules whose result it holds; bump it on any
 /// change to either, so that older caches are ignored.
-constexpr uint32_t kMovieLensCacheVersion = 2;  // 2: duplicates, timestamps, UTF-8 checked
+constexpr uint32_t kMovieLensCacheVersion = 3;  // 3: layouts, user descriptions
 
 /// The cache of one folder loaded with one set of LoadOptions.
 ///
-/// It lives in `<dir>/.dnnrec-cache/movielens-v2.bin` or, where that cannot be written, in
-/// `$XDG_CACHE_HOME/dnnrec/` (else `~/.cache/dnnrec/`) as `movielens-v2-<hash of the folder's
-/// absolute path>.bin`. It is valid for the same folder path and the same options that shape
-/// the result (on_bad_row, the rating range) while every CSV file keeps its size, mtime, ctime
+/// It lives in `<dir>/.dnnrec-cache/movielens-v3-<layout>.bin` or, where that cannot be
+/// written, in `$XDG_CACHE_HOME/dnnrec/` (else `~/.cache/dnnrec/`) as
+/// `movielens-v3-<layout>-<hash of the folder's absolute path>.bin`. It is valid for the same folder path and the same options that shape
+/// the result (on_bad_row, the rating range) while every file of the layout keeps its size, mtime, ctime
 /// and inode, and its content too for a file that had changed within `racy` of being stamped (a
 /// timestamp tick can hide a second change). A checksum covers the whole file. A cache that fails
 /// any check is ignored and the next write replaces it.
@@ -30,7 +30,7 @@ class MovieLensCache {
  public:
   /// Stamps the CSV files of `dir`; do it before parsing them. Never throws: a folder that
   /// cannot be stamped is just not cached.
-  MovieLensCache(const std::string& dir, const LoadOptions& options,
+  MovieLensCache(const std::string& dir, const std::string& format, const LoadOptions& options,
                  std::chrono::nanoseconds racy = std::chrono::seconds(2));
 
   /// The cached folder (with `dir` as given here) when a cache matches the stamps; nullopt
@@ -68,6 +68,8 @@ class MovieLensCache {
   uint32_t policy_ = 0;
   float min_rating_ = 0;
   float max_rating_ = 0;
+  std::string format_;                 // the layout (movielens_formats.h)
+  std::array<std::string, 4> names_;   // its files' names, "" for an unused slot
   std::array<std::string, 4> files_;
   std::array<Stamp, 4> stamps_;
   std::vector<std::string> paths_;

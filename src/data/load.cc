@@ -9,17 +9,18 @@
 namespace dnnrec {
 
 MovieLens load_movielens(const std::string& dir, const LoadOptions& options) {
-  check_movielens_folder(dir, options);
-  if (!options.cache) return parse_movielens_folder(dir, options);
+  const std::string format = check_movielens_folder(dir, options);
+  if (!options.cache) return parse_movielens_folder(dir, format, options);
 
   // The files' identity is taken before they are parsed, so that a change during the parse
   // leaves no cache behind that claims the new files.
-  const MovieLensCache cache(dir, options);
+  const MovieLensCache cache(dir, format, options);
   if (std::optional<MovieLens> cached = cache.read()) {
     cached->dir = dir;
+    cached->format = format;
     return std::move(*cached);
   }
-  MovieLens ml = parse_movielens_folder(dir, options);
+  MovieLens ml = parse_movielens_folder(dir, format, options);
   cache.write(ml);
   return ml;
 }

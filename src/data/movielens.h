@@ -37,21 +37,38 @@ struct TagEvent {
   int64_t timestamp = 0;
 };
 
+/// One user of a release that describes its users (ml-100k's u.user, ml-1m's users.dat).
+struct UserInfo {
+  int64_t id = 0;
+  std::string gender;      ///< "F" or "M"
+  int age = 0;             ///< years (ml-100k), or the lower bound of ml-1m's age group
+  std::string occupation;  ///< its name (ml-1m's codes are mapped to the names of its README)
+  std::string zip;         ///< the zip code as written
+};
+
 /// A loaded MovieLens folder.
 struct MovieLens {
   std::string dir;
+  std::string format;  ///< the layout it was read in: movielens-csv | ml-100k | ml-1m | ml-10m
   Ratings ratings;
   std::vector<Movie> movies;                        ///< movies.csv order
   std::unordered_map<int64_t, size_t> movie_index;  ///< movieId -> position in movies
   std::vector<TagEvent> tags;                       ///< empty when tags.csv is absent
+  std::vector<UserInfo> users;  ///< where the release describes its users, in file order
+  std::unordered_map<int64_t, size_t> user_index;  ///< userId -> position in users
   LoadReport report;
 
   /// The movie with this id, or nullptr.
   const Movie* find_movie(int64_t id) const;
+  /// The user with this id, or nullptr (always for a release without user descriptions).
+  const UserInfo* find_user(int64_t id) const;
 };
 
 /// Options of load_movielens.
 struct LoadOptions {
+  /// The folder's layout: auto (detected from its files) | movielens-csv (ml-latest, ml-20m,
+  /// ml-25m, ml-32m) | ml-100k | ml-1m | ml-10m.
+  std::string format = "auto";
   BadRowPolicy on_bad_row = BadRowPolicy::kFail;
   float min_rating = 0.5f;
   float max_rating = 5.0f;
@@ -67,14 +84,17 @@ struct LoadOptions {
 inline constexpr char kNoGenres[] = "(no genres listed)";
 
 /// The checks load_movielens makes before anything is read: throws ConfigError for an empty or
-/// non-finite rating range or negative threads, and DataError naming scripts/fetch-movielens.sh
-/// for a missing folder, ratings.csv or movies.csv.
-void check_movielens_folder(const std::string& dir, const LoadOptions& options);
+/// non-finite rating range, negative threads or an unknown format, and DataError naming
+/// scripts/fetch-movielens.sh for a missing folder or a missing required file of its layout.
+/// Returns the layout (options.format, or the one detected from the files for auto).
+std::string check_movielens_folder(const std::string& dir, const LoadOptions& options);
 
-/// Parses the CSV files of a folder that check_movielens_folder accepted, ignoring options.cache.
-/// ratings.csv and movies.csv are required, tags.csv and links.csv are optional (links.csv is
-/// only validated). Throws DataError "file:line: what is wrong" (the first problem in file order).
-MovieLens parse_movielens_folder(const std::string& dir, const LoadOptions& options);
+/// Parses the files of a folder that check_movielens_folder accepted in `format`, ignoring
+/// options.cache. movielens-csv: ratings.csv and movies.csv are required, tags.csv and links.csv
+/// are optional (links.csv is only validated); the other layouts: movielens_formats.h. Throws
+/// DataError "file:line: what is wrong" (the first problem in file order).
+MovieLens parse_movielens_folder(const std::string& dir, const std::string& format,
+                                 const LoadOptions& options);
 
 /// The release year in a title such as "Toy Story (1995)" or "Babylon 5 (1994) ", else 0.
 int parse_year(const std::string& title);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -17,6 +18,7 @@
 
 #include "base/random.h"
 #include "data/movielens.h"
+#include "data/movielens_formats.h"
 #include "dnnrec/error.h"
 
 namespace dnnrec {
@@ -354,6 +356,62 @@ std::string links_csv(const SampleWorld& world, SplitMix64& rng) {
   return text;
 }
 
+// Users as ml-1m describes them, from the hidden truth so that the description carries signal:
+// the occupation comes from the user's strongest factor (one of four groups of three), the gender
+// leans on the sign of the first factor, the age group on the user's bias; the zip code's first
+// digit is the occupation group's.
+std::vector<UserInfo> sample_users(const SampleWorld& world, uint64_t seed) {
+  static constexpr std::array<std::array<int, 3>, kFactors> kOccupations = {{
+      {12, 15, 17},  // programmer, scientist, technician/engineer
+      {2, 20, 1},    // artist, writer, academic/educator
+      {7, 11, 14},   // executive/managerial, lawyer, sales/marketing
+      {4, 10, 13},   // college/grad student, K-12 student, retired
+  }};
+  static constexpr std::array<int, 7> kAges = {1, 18, 25, 35, 45, 50, 56};
+  SplitMix64 rng(seed ^ 0x5EED05E25ULL);
+  std::vector<UserInfo> users(world.user_factor.size());
+  for (size_t u = 0; u < users.size(); ++u) {
+    const auto& factor = world.user_factor[u];
+    const auto strongest = std::max_element(factor.begin(), factor.end()) - factor.begin();
+    UserInfo& user = users[u];
+    user.id = static_cast<int64_t>(u) + 1;
+    user.occupation = ml1m_occupation(kOccupations[strongest][rng.below(3)]);
+    user.gender = (factor[0] > 0) == (rng.below(5) != 0) ? "M" : "F";
+    const int64_t bias = world.user_bias[u] / 250 + 3 + static_cast<int64_t>(rng.below(3)) - 1;
+    user.age = kAges[static_cast<size_t>(std::clamp<int64_t>(bias, 0, kAges.size() - 1))];
+    char zip[8];
+    std::snprintf(zip, sizeof(zip), "%d%04d", static_cast<int>(strongest) * 2 + 1,
+                  static_cast<int>(rng.below(10000)));
+    user.zip = zip;
+  }
+  return users;
+}
+
+// The CSV sample in another layout: users described, whole stars (rounded up) where the layout
+// has only those, genres the layout knows.
+void convert_sample(const std::string& dir, const SampleWorld& world,
+                    const SampleOptions& options) {
+  LoadOptions load;
+  load.threads = 1;
+  MovieLens ml = parse_movielens_folder(dir, "movielens-csv", load);
+  const std::string& format = options.format;
+  if (format == "ml-100k" || format == "ml-1m") {
+    ml.users = sample_users(world, options.seed);
+    for (float& rating : ml.ratings.rating) rating = std::ceil(rating);
+  }
+  if (format == "ml-100k") {
+    for (Movie& movie : ml.movies) {
+      movie.genres.erase(std::remove(movie.genres.begin(), movie.genres.end(), "IMAX"),
+                         movie.genres.end());
+    }
+  }
+  const fs::path root(dir);
+  for (const char* file : {"ratings.csv", "movies.csv", "tags.csv", "links.csv"}) {
+    fs::remove(root / file);
+  }
+  write_movielens_folder(ml, dir, format);
+}
+
 }  // namespace
 
 void write_sample_movielens(const std::string& dir, const SampleOptions& options) {
@@ -372,6 +430,11 @@ void write_sample_movielens(const std::string& dir, const SampleOptions& options
   check("movies", movies, 5, 10'000'000);
   check("ratings", options.ratings, 0, 1'000'000'000);
   check("tags", options.tags, 0, 100'000'000);
+  if (std::find(movielens_formats().begin() + 1, movielens_formats().end(), options.format) ==
+      movielens_formats().end()) {
+    problems += std::string(problems.empty() ? "" : "; ") + "format must be movielens-csv, " +
+                "ml-100k, ml-1m or ml-10m, got " + options.format;
+  }
   if (!problems.empty()) throw ConfigError("sample: " + problems);
   SplitMix64 rng(options.seed);
   const SampleWorld world = make_world(users, movies, rng);
@@ -390,6 +453,7 @@ void write_sample_movielens(const std::string& dir, const SampleOptions& options
   write_text(root / "ratings.csv", ratings_csv(rows));
   write_text(root / "tags.csv", tags_text);
   write_text(root / "links.csv", links_text);
+  if (options.format != "movielens-csv") convert_sample(dir, world, options);
 }
 
 }  // namespace dnnrec

@@ -44,6 +44,7 @@ std::string fingerprint(const Ratings& r) {
 
 MovieLens load_data(const Config& config) {
   LoadOptions options;
+  options.format = config.data.format;
   options.on_bad_row = parse_bad_row_policy(config.data.on_bad_row);
   options.min_rating = static_cast<float>(config.data.min_rating);
   options.max_rating = static_cast<float>(config.data.max_rating);

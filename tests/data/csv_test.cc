@@ -307,9 +307,12 @@ TEST(MovieLensLoad, MissingFolderNamesFetchScript) {
     EXPECT_NE(message.find("--data"), std::string::npos) << message;
     EXPECT_EQ(e.exit_code(), dnnrec::kExitBadInput);
   }
-  // A folder without ratings.csv, and one without movies.csv.
+  // A folder without any ratings file names the layouts it looked for; one with ratings.csv but
+  // without movies.csv names that file.
   const std::string empty = load_error(dir);
-  EXPECT_NE(empty.find("has no ratings.csv"), std::string::npos) << empty;
+  EXPECT_NE(empty.find("holds no MovieLens ratings: none of ratings.csv"), std::string::npos)
+      << empty;
+  EXPECT_NE(empty.find("u.data (ml-100k)"), std::string::npos) << empty;
   write_file(dir.file("ratings.csv"), kRatingsHead);
   const std::string no_movies = load_error(dir);
   EXPECT_NE(no_movies.find("has no movies.csv"), std::string::npos) << no_movies;

@@ -60,7 +60,7 @@ LoadOptions skip(bool cache) {
 MovieLens parse(const std::string& dir) { return dnnrec::load_movielens(dir, skip(false)); }
 
 std::string in_folder_cache(const std::string& dir) {
-  return dir + "/.dnnrec-cache/movielens-v2.bin";
+  return dir + "/.dnnrec-cache/movielens-v3-movielens-csv.bin";
 }
 
 // Sets an environment variable for a scope.
@@ -100,10 +100,10 @@ TEST(DataCache, HitGivesWhatAParseGives) {
 
   expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);  // a miss: parses and writes
   ASSERT_TRUE(fs::exists(in_folder_cache(dir)));
-  EXPECT_EQ(MovieLensCache(dir, skip(true)).paths().front(),
+  EXPECT_EQ(MovieLensCache(dir, "movielens-csv", skip(true)).paths().front(),
             fs::weakly_canonical(in_folder_cache(dir)).string());
 
-  const std::optional<MovieLens> hit = MovieLensCache(dir, skip(true)).read();
+  const std::optional<MovieLens> hit = MovieLensCache(dir, "movielens-csv", skip(true)).read();
   ASSERT_TRUE(hit.has_value());
   expect_same_load(*hit, fresh);
   expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
@@ -116,7 +116,7 @@ TEST(DataCache, DirIsAsGiven) {
   const std::string dir = make_folder(tmp);
   dnnrec::load_movielens(dir, skip(true));
   const std::string other = tmp.path() + "/./ml/";
-  ASSERT_TRUE(MovieLensCache(other, skip(true)).read().has_value());
+  ASSERT_TRUE(MovieLensCache(other, "movielens-csv", skip(true)).read().has_value());
   EXPECT_EQ(dnnrec::load_movielens(other, skip(true)).dir, other);
 }
 
@@ -125,16 +125,16 @@ TEST(DataCache, EditedRatingsInvalidate) {
   const std::string dir = make_folder(tmp);
   const std::string ratings = dir + "/ratings.csv";
   dnnrec::load_movielens(dir, skip(true));
-  ASSERT_TRUE(MovieLensCache(dir, skip(true)).read().has_value());
+  ASSERT_TRUE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());
 
   // A new row: another size.
   const std::string movie = std::to_string(parse(dir).movies.front().id);
   append_file(ratings, "2," + movie + ",3.5,7\n");
-  EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());
   const MovieLens grown = dnnrec::load_movielens(dir, skip(true));
   expect_same_load(grown, parse(dir));
   EXPECT_EQ(grown.ratings.timestamp.back(), 7);
-  ASSERT_TRUE(MovieLensCache(dir, skip(true)).read().has_value());  // rewritten
+  ASSERT_TRUE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());  // rewritten
 
   // The same size and the old mtime put back: the change still shows (ctime, content).
   const auto mtime = fs::last_write_time(ratings);
@@ -142,7 +142,7 @@ TEST(DataCache, EditedRatingsInvalidate) {
   text.replace(text.rfind(",3.5,7"), 6, ",4.5,7");
   write_file(ratings, text);
   fs::last_write_time(ratings, mtime);
-  EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());
   EXPECT_EQ(dnnrec::load_movielens(dir, skip(true)).ratings.rating.back(), 4.5f);
 }
 
@@ -151,16 +151,16 @@ TEST(DataCache, StampsOfOldFiles) {
   TempDir tmp;
   const std::string dir = make_folder(tmp);
   const std::chrono::nanoseconds no_racy_window(0);
-  ASSERT_TRUE(MovieLensCache(dir, skip(true), no_racy_window).write(parse(dir)));
-  ASSERT_TRUE(MovieLensCache(dir, skip(true), no_racy_window).read().has_value());
+  ASSERT_TRUE(MovieLensCache(dir, "movielens-csv", skip(true), no_racy_window).write(parse(dir)));
+  ASSERT_TRUE(MovieLensCache(dir, "movielens-csv", skip(true), no_racy_window).read().has_value());
   // Without a content hash, only the stamps could tell: a touched mtime is a miss.
   fs::last_write_time(dir + "/links.csv",
                       fs::last_write_time(dir + "/links.csv") - std::chrono::hours(1));
-  EXPECT_FALSE(MovieLensCache(dir, skip(true), no_racy_window).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true), no_racy_window).read().has_value());
 
-  ASSERT_TRUE(MovieLensCache(dir, skip(true), no_racy_window).write(parse(dir)));
+  ASSERT_TRUE(MovieLensCache(dir, "movielens-csv", skip(true), no_racy_window).write(parse(dir)));
   fs::remove(dir + "/tags.csv");
-  EXPECT_FALSE(MovieLensCache(dir, skip(true), no_racy_window).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true), no_racy_window).read().has_value());
   const MovieLens without_tags = dnnrec::load_movielens(dir, skip(true));
   EXPECT_TRUE(without_tags.tags.empty());
 }
@@ -172,20 +172,20 @@ TEST(DataCache, OtherOptionsMiss) {
   // The thread count does not shape the result: a hit.
   LoadOptions threads = skip(true);
   threads.threads = 3;
-  EXPECT_TRUE(MovieLensCache(dir, threads).read().has_value());
+  EXPECT_TRUE(MovieLensCache(dir, "movielens-csv", threads).read().has_value());
 
   LoadOptions fail = skip(true);
   fail.on_bad_row = BadRowPolicy::kFail;
-  EXPECT_FALSE(MovieLensCache(dir, fail).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", fail).read().has_value());
   // The cached rows skipped under kSkip are errors under kFail.
   EXPECT_THROW(dnnrec::load_movielens(dir, fail), dnnrec::DataError);
   LoadOptions range = skip(true);
   range.max_rating = 4.5f;
-  EXPECT_FALSE(MovieLensCache(dir, range).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", range).read().has_value());
   EXPECT_LT(dnnrec::load_movielens(dir, range).ratings.size(), parse(dir).ratings.size());
   // One cache per folder: the last options' load replaced it.
-  EXPECT_TRUE(MovieLensCache(dir, range).read().has_value());
-  EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
+  EXPECT_TRUE(MovieLensCache(dir, "movielens-csv", range).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());
 }
 
 TEST(DataCache, CorruptedCacheIsIgnoredAndRewritten) {
@@ -211,13 +211,13 @@ TEST(DataCache, CorruptedCacheIsIgnoredAndRewritten) {
   for (const auto& [what, bytes] : damaged) {
     SCOPED_TRACE(what);
     write_file(path, bytes);
-    EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
+    EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());
     expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
     // Rewritten: a whole cache of the same data. Not necessarily good's bytes: a file that
     // changed within 2 s of a stamp has its content hash in the header, and under a slow
     // (sanitized) build the files can age past that between the two writes.
     EXPECT_NE(read_file(path), bytes);
-    const std::optional<MovieLens> again = MovieLensCache(dir, skip(true)).read();
+    const std::optional<MovieLens> again = MovieLensCache(dir, "movielens-csv", skip(true)).read();
     ASSERT_TRUE(again.has_value());
     expect_same_load(*again, fresh);
   }
@@ -226,7 +226,7 @@ TEST(DataCache, CorruptedCacheIsIgnoredAndRewritten) {
 TEST(DataCache, FileChangedDuringTheLoadIsNotCached) {
   TempDir tmp;
   const std::string dir = make_folder(tmp);
-  const MovieLensCache cache(dir, skip(true));
+  const MovieLensCache cache(dir, "movielens-csv", skip(true));
   const MovieLens ml = parse(dir);
   append_file(dir + "/tags.csv", "1,1,late,2\n");
   EXPECT_FALSE(cache.write(ml));
@@ -244,10 +244,10 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   const MovieLens fresh = parse(dir);
 
   expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
-  const MovieLensCache cache(dir, skip(true));
+  const MovieLensCache cache(dir, "movielens-csv", skip(true));
   ASSERT_EQ(cache.paths().size(), 2u);
   EXPECT_EQ(fs::path(cache.paths()[1]).parent_path(), fs::path(user.path()) / "dnnrec");
-  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v2-", 0), 0u);
+  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v3-movielens-csv-", 0), 0u);
   EXPECT_TRUE(fs::exists(cache.paths()[1]));
   ASSERT_TRUE(cache.read().has_value());
   expect_same_load(*cache.read(), fresh);
@@ -255,7 +255,7 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   // Another folder gets another file.
   TempDir tmp2;
   const std::string dir2 = make_folder(tmp2);
-  EXPECT_NE(MovieLensCache(dir2, skip(true)).paths()[1], cache.paths()[1]);
+  EXPECT_NE(MovieLensCache(dir2, "movielens-csv", skip(true)).paths()[1], cache.paths()[1]);
 }
 
 // Nowhere to write: the load still succeeds, uncached (a warning, once).
@@ -266,7 +266,7 @@ TEST(DataCache, NowhereToWriteStillLoads) {
   const ScopedEnv xdg("XDG_CACHE_HOME", dir + "/.dnnrec-cache/under-a-file");
   const MovieLens fresh = parse(dir);
   for (int i = 0; i < 2; ++i) expect_same_load(dnnrec::load_movielens(dir, skip(true)), fresh);
-  EXPECT_FALSE(MovieLensCache(dir, skip(true)).read().has_value());
+  EXPECT_FALSE(MovieLensCache(dir, "movielens-csv", skip(true)).read().has_value());
 }
 
 // Ids beyond 32 bits and timestamps beyond int32 take the wide column layout.
@@ -282,7 +282,7 @@ TEST(DataCache, WideValuesRoundTrip) {
   const MovieLens fresh = parse(dir);
   ASSERT_EQ(fresh.ratings.size(), 3u);
   dnnrec::load_movielens(dir, skip(true));
-  const std::optional<MovieLens> hit = MovieLensCache(dir, skip(true)).read();
+  const std::optional<MovieLens> hit = MovieLensCache(dir, "movielens-csv", skip(true)).read();
   ASSERT_TRUE(hit.has_value());
   expect_same_load(*hit, fresh);
   EXPECT_EQ(hit->ratings.user[0], 3000000000);
