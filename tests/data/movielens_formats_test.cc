@@ -33,23 +33,6 @@ MovieLens load(const std::string& dir, const std::string& format = "auto",
   return load_movielens(dir, options);
 }
 
-// Ratings, movies and tags of two loads of the same data in different layouts.
-void expect_same_data(const MovieLens& a, const MovieLens& b) {
-  EXPECT_EQ(a.ratings.user, b.ratings.user);
-  EXPECT_EQ(a.ratings.movie, b.ratings.movie);
-  EXPECT_EQ(a.ratings.rating, b.ratings.rating);
-  EXPECT_EQ(a.ratings.timestamp, b.ratings.timestamp);
-  ASSERT_EQ(a.movies.size(), b.movies.size());
-  for (size_t i = 0; i < a.movies.size(); ++i) {
-    EXPECT_EQ(a.movies[i].id, b.movies[i].id);
-    EXPECT_EQ(a.movies[i].title, b.movies[i].title);
-    EXPECT_EQ(a.movies[i].genres, b.movies[i].genres) << a.movies[i].id;
-    EXPECT_EQ(a.movies[i].year, b.movies[i].year) << a.movies[i].id;
-  }
-  ASSERT_EQ(a.tags.size(), b.tags.size());
-  for (size_t i = 0; i < a.tags.size(); ++i) EXPECT_EQ(a.tags[i].tag, b.tags[i].tag);
-}
-
 nlohmann::json train_json(const std::string& data, const std::string& out) {
   const testing::Shell run =
       testing::shell("train --data " + data + " --out " + out +
@@ -79,7 +62,7 @@ TEST(MovieLensFormats, EveryLayoutLoadsTheSameDataAndTrainsToIdenticalMetrics) {
     EXPECT_EQ(detect_movielens_format(dir), layout);
     const MovieLens again = load(dir);
     EXPECT_EQ(again.format, layout);
-    expect_same_data(base, again);
+    testing::expect_same_data(base, again);
     // The layouts that describe users keep them.
     if (layout == "ml-100k" || layout == "ml-1m") testing::expect_same_users(base, again);
     const nlohmann::json result = train_json(dir, tmp.file("run-" + layout));
@@ -94,7 +77,7 @@ TEST(MovieLensFormats, EveryLayoutLoadsTheSameDataAndTrainsToIdenticalMetrics) {
   const MovieLens csv = load(tmp.file("csv"));
   ASSERT_GT(csv.tags.size(), 100u);
   write_movielens_folder(csv, tmp.file("as-10m"), "ml-10m");
-  expect_same_data(csv, load(tmp.file("as-10m")));
+  testing::expect_same_data(csv, load(tmp.file("as-10m")));
 }
 
 // `dnnrec sample --format` writes each layout; the extra files GroupLens ships beside the data
