@@ -21,14 +21,15 @@ constexpr uint32_t kMovieLensCacheVersion = 3;  // 3: layouts, user descriptions
 ///
 /// It lives in `<dir>/.dnnrec-cache/movielens-v3-<layout>.bin` or, where that cannot be
 /// written, in `$XDG_CACHE_HOME/dnnrec/` (else `~/.cache/dnnrec/`) as
-/// `movielens-v3-<layout>-<hash of the folder's absolute path>.bin`. It is valid for the same folder path and the same options that shape
-/// the result (on_bad_row, the rating range) while every file of the layout keeps its size, mtime, ctime
-/// and inode, and its content too for a file that had changed within `racy` of being stamped (a
-/// timestamp tick can hide a second change). A checksum covers the whole file. A cache that fails
-/// any check is ignored and the next write replaces it.
+/// `movielens-v3-<layout>-<hash of the folder's absolute path>.bin`. It is valid for the same
+/// folder path and the same options that shape the result (on_bad_row, the rating range) while
+/// every file of the layout keeps its size, mtime, ctime and inode, and its content too for a file
+/// that had changed within `racy` of being stamped (a timestamp tick can hide a second change). A
+/// checksum covers the whole file. A cache that fails any check is ignored and the next write
+/// replaces it.
 class MovieLensCache {
  public:
-  /// Stamps the CSV files of `dir`; do it before parsing them. Never throws: a folder that
+  /// Stamps the files of `dir` in `format`; do it before parsing them. Never throws: a folder that
   /// cannot be stamped is just not cached.
   MovieLensCache(const std::string& dir, const std::string& format, const LoadOptions& options,
                  std::chrono::nanoseconds racy = std::chrono::seconds(2));
@@ -68,8 +69,8 @@ class MovieLensCache {
   uint32_t policy_ = 0;
   float min_rating_ = 0;
   float max_rating_ = 0;
-  std::string format_;                 // the layout (movielens_formats.h)
-  std::array<std::string, 4> names_;   // its files' names, "" for an unused slot
+  std::string format_;                // the layout (movielens_formats.h)
+  std::array<std::string, 4> names_;  // its files' names, "" for an unused slot
   std::array<std::string, 4> files_;
   std::array<Stamp, 4> stamps_;
   std::vector<std::string> paths_;

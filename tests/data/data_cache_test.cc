@@ -247,7 +247,8 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   const MovieLensCache cache(dir, "movielens-csv", skip(true));
   ASSERT_EQ(cache.paths().size(), 2u);
   EXPECT_EQ(fs::path(cache.paths()[1]).parent_path(), fs::path(user.path()) / "dnnrec");
-  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v3-movielens-csv-", 0), 0u);
+  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v3-movielens-csv-", 0),
+            0u);
   EXPECT_TRUE(fs::exists(cache.paths()[1]));
   ASSERT_TRUE(cache.read().has_value());
   expect_same_load(*cache.read(), fresh);
