@@ -17,7 +17,6 @@ MovieLens load_movielens(const std::string& dir, const LoadOptions& options) {
   const MovieLensCache cache(dir, format, options);
   if (std::optional<MovieLens> cached = cache.read()) {
     cached->dir = dir;
-    cached->format = format;
     return std::move(*cached);
   }
   MovieLens ml = parse_movielens_folder(dir, format, options);

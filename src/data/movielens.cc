@@ -177,6 +177,14 @@ void check_duplicates(const std::string& path, const std::string& name, bool hea
   r.timestamp.resize(out);
 }
 
+void check_some_ratings(const std::string& name, const MovieLens& ml, const char* when_empty) {
+  if (ml.ratings.size() > 0) return;
+  throw DataError(name, 0,
+                  ml.report.skipped > 0 ? "no ratings left after skipping " +
+                                              std::to_string(ml.report.skipped) + " bad rows"
+                                        : std::string("no ratings: ") + when_empty);
+}
+
 const Movie* MovieLens::find_movie(int64_t id) const {
   const auto it = movie_index.find(id);
   return it == movie_index.end() ? nullptr : &movies[it->second];
@@ -233,12 +241,7 @@ MovieLens parse_movielens_folder(const std::string& dir, const std::string& form
   const MovieIdSet movies(ml);
   load_ratings((root / "ratings.csv").string(), options, movies, &ml);
   check_duplicates((root / "ratings.csv").string(), "ratings.csv", true, options, &ml);
-  if (ml.ratings.size() == 0) {
-    throw DataError("ratings.csv", 0,
-                    ml.report.skipped > 0 ? "no ratings left after skipping " +
-                                                std::to_string(ml.report.skipped) + " bad rows"
-                                          : "no ratings: the file has only its header row");
-  }
+  check_some_ratings("ratings.csv", ml, "the file has only its header row");
   if (fs::exists(root / "tags.csv", ec)) {
     load_tags((root / "tags.csv").string(), options, movies, &ml);
   }

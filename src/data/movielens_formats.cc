@@ -143,36 +143,35 @@ void load_movies_dat(const std::string& path, const std::string& format, const L
       });
 }
 
+// Reads a headerless file's rows into a sink (RatingsSink, TagsSink), growing its room as the
+// rows come; returns the rows kept.
+template <typename Sink>
+size_t read_into(Sink* sink, const std::string& path, const std::string& name, std::string_view sep,
+                 const std::vector<const char*>& columns, const LoadOptions& options,
+                 LoadReport* report) {
+  size_t slot = 0, room = 0;
+  read_delimited(path, name, sep, columns, options, report, [&](RowRules& rules, char* const* f) {
+    if (slot == room) sink->resize(room = 2 * room + 1024);
+    if (sink->row(rules, f, slot)) ++slot;
+  });
+  sink->truncate(slot);
+  return slot;
+}
+
 void load_ratings_file(const std::string& path, const std::string& name, std::string_view sep,
                        const std::vector<const char*>& columns, const LoadOptions& options,
                        const MovieIdSet& movies, MovieLens* ml) {
   RatingsSink sink(&ml->ratings, movies, options);
-  size_t slot = 0;
-  read_delimited(path, name, sep, columns, options, &ml->report,
-                 [&](RowRules& rules, char* const* f) {
-                   if (slot == ml->ratings.size()) sink.resize(2 * slot + 1024);
-                   if (sink.row(rules, f, slot)) ++slot;
-                 });
-  sink.truncate(slot);
+  read_into(&sink, path, name, sep, columns, options, &ml->report);
   check_duplicates(path, name, false, options, ml);
-  if (ml->ratings.size() == 0) {
-    throw DataError(name, 0,
-                    ml->report.skipped > 0 ? "no ratings left after skipping " +
-                                                 std::to_string(ml->report.skipped) + " bad rows"
-                                           : "no ratings: the file is empty");
-  }
+  check_some_ratings(name, *ml, "the file is empty");
 }
 
 void load_tags_dat(const std::string& path, const LoadOptions& options, const MovieIdSet& movies,
                    MovieLens* ml) {
   TagsSink sink(&ml->tags, movies);
-  size_t slot = 0;
-  read_delimited(path, "tags.dat", "::", {"UserID", "MovieID", "Tag", "Timestamp"}, options,
-                 &ml->report, [&](RowRules& rules, char* const* f) {
-                   if (slot == ml->tags.size()) sink.resize(2 * slot + 1024);
-                   if (sink.row(rules, f, slot)) ++slot;
-                 });
-  sink.truncate(slot);
+  read_into(&sink, path, "tags.dat", "::", {"UserID", "MovieID", "Tag", "Timestamp"}, options,
+            &ml->report);
 }
 
 // A user row's checks shared by u.user and users.dat; false after bad_row.

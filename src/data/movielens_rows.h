@@ -247,4 +247,8 @@ long line_of_row(const std::string& path, size_t row, bool header);
 void check_duplicates(const std::string& path, const std::string& name, bool header,
                       const LoadOptions& options, MovieLens* ml);
 
+/// Throws DataError "name: no ratings ..." when the ratings file gave none: after skipping bad
+/// rows (their count), or because it holds none (`when_empty` says how it looks then).
+void check_some_ratings(const std::string& name, const MovieLens& ml, const char* when_empty);
+
 }  // namespace dnnrec

@@ -19,6 +19,7 @@
 #include "data/interactions.h"
 #include "dnnrec/error.h"
 #include "models/models.h"
+#include "run/resume.h"
 #include "run/run_common.h"
 #include "run/train_run.h"
 #include "train/callbacks.h"
@@ -357,15 +358,11 @@ std::string ranking_resume_state(const RankingFit& f) {
   return j.dump();
 }
 
-// Continues `f` from a checkpoint of its run written at the end of an epoch.
+// Continues `f`, a trained ranker's fit, from a checkpoint of its run written at the end of an
+// epoch.
 void load_ranking_resume_point(RankingFit& f, const std::string& path) {
   const Checkpoint ckpt = load_checkpoint(path);
-  const std::string fingerprint_now = fingerprint(f.run.data.ratings);
-  if (ckpt.meta.data_fingerprint != fingerprint_now) {
-    throw CheckpointError(path + ": trained on other ratings (" + ckpt.meta.data_fingerprint +
-                          ") than " + f.run.config.data.dir + " holds now (" + fingerprint_now +
-                          "); a resumed run must see the same data");
-  }
+  check_resume_data(ckpt, fingerprint(f.run.data.ratings), f.run.config.data.dir);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(ckpt.meta.resume_state);
@@ -377,7 +374,7 @@ void load_ranking_resume_point(RankingFit& f, const std::string& path) {
   }
   try {
     ckpt.load_model(*f.model);
-    if (f.model->trainable() && !ckpt.load_optimizer(*f.optimizer)) {
+    if (!ckpt.load_optimizer(*f.optimizer)) {
       throw CheckpointError(path + ": holds no optimizer state");
     }
     f.steps = j.at("steps").get<int64_t>();
@@ -400,17 +397,12 @@ void load_ranking_resume_point(RankingFit& f, const std::string& path) {
     throw CheckpointError(path + ": bad ranking resume state (history and epoch disagree)");
   }
   // restore_best ends the run with the best epoch's weights, which best.pt holds.
-  if (f.model->trainable() && f.run.config.train.restore_best && f.best_epoch > 0) {
-    const std::string best = f.run.result.run_dir + "/best.pt";
-    std::error_code ec;
-    if (fs::exists(best, ec) && load_checkpoint(best).meta.epoch == f.best_epoch) {
+  if (f.run.config.train.restore_best && f.best_epoch > 0) {
+    if (const auto best = best_checkpoint(f.run.result.run_dir, f.best_epoch)) {
       const auto now = copy_state(*f.model);
-      load_checkpoint(best).load_model(*f.model);
+      best->load_model(*f.model);
       f.best_state = copy_state(*f.model);
       restore_state(*f.model, now);
-    } else {
-      spdlog::warn("best.pt of epoch {} is missing: the end of the run keeps its last weights",
-                   f.best_epoch);
     }
   }
   spdlog::info("resumed from {}: epoch {}, step {}", path, f.first_epoch - 1, f.steps);

@@ -94,23 +94,35 @@ Config share_run_config(ProcessGroup& group, const Config& run_config, const Con
   return from_lead;
 }
 
+void check_resume_data(const Checkpoint& ckpt, const std::string& now,
+                       const std::string& data_dir) {
+  if (ckpt.meta.data_fingerprint != now) {
+    throw CheckpointError(ckpt.path + ": trained on other ratings (" + ckpt.meta.data_fingerprint +
+                          ") than " + data_dir + " holds now (" + now +
+                          "); a resumed run must see the same data");
+  }
+}
+
+std::optional<Checkpoint> best_checkpoint(const std::string& run_dir, int best_epoch) {
+  const std::string best = run_dir + "/best.pt";
+  if (fs::exists(best)) {
+    Checkpoint b = load_checkpoint(best);
+    if (b.meta.epoch == best_epoch) return b;
+  }
+  spdlog::warn("best.pt of epoch {} is missing: the end of the run keeps its last weights",
+               best_epoch);
+  return std::nullopt;
+}
+
 namespace {
 
 // The best epoch's weights, restored at the end of a resumed run, are best.pt's.
 void reload_best_weights(TrainRun& run) {
-  const std::string best = run.result.run_dir + "/best.pt";
-  const int best_epoch = run.stopper->best_epoch();
-  if (fs::exists(best)) {
-    const Checkpoint b = load_checkpoint(best);
-    if (b.meta.epoch == best_epoch) {
-      RecModel copy = make_model(run.config.model, run.spec, run.offset);
-      b.load_model(*copy);
-      run.stopper->set_best_weights(*copy);
-      return;
-    }
+  if (const auto b = best_checkpoint(run.result.run_dir, run.stopper->best_epoch())) {
+    RecModel copy = make_model(run.config.model, run.spec, run.offset);
+    b->load_model(*copy);
+    run.stopper->set_best_weights(*copy);
   }
-  spdlog::warn("best.pt of epoch {} is missing: the end of the run keeps its last weights",
-               best_epoch);
 }
 
 }  // namespace
@@ -122,11 +134,7 @@ void load_resume_point(TrainRun& run, const std::string& resume) {
                           ": holds no training state to resume from (weights only, "
                           "or written before --resume existed)");
   }
-  if (ckpt.meta.data_fingerprint != run.data_fingerprint) {
-    throw CheckpointError(resume + ": trained on other ratings (" + ckpt.meta.data_fingerprint +
-                          ") than " + run.config.data.dir + " holds now (" + run.data_fingerprint +
-                          "); a resumed run must see the same data");
-  }
+  check_resume_data(ckpt, run.data_fingerprint, run.config.data.dir);
   ckpt.load_model(*run.model);
   ckpt.load_optimizer(run.trainer->optimizer());
   const json state = json::parse(ckpt.meta.resume_state);

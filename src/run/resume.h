@@ -2,6 +2,7 @@
 // config every rank of a group trains, and loading a resume point into a freshly built run.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "dnnrec/config.h"
@@ -9,6 +10,7 @@
 namespace dnnrec {
 
 class ProcessGroup;
+struct Checkpoint;
 struct TrainRun;
 
 /// The run `dnnrec train --resume TARGET` trains.
@@ -30,6 +32,14 @@ ResumePlan plan_resume(const Config& config, const std::string& target, bool dat
 /// folder when `data_flag_given`, and no output directory.
 Config share_run_config(ProcessGroup& group, const Config& run_config, const Config& own,
                         bool data_flag_given);
+
+/// Throws CheckpointError unless `ckpt` was trained on the ratings `data_dir` holds now, whose
+/// fingerprint is `now`: a resumed run must see the same data.
+void check_resume_data(const Checkpoint& ckpt, const std::string& now, const std::string& data_dir);
+
+/// The run's best.pt when it holds epoch `best_epoch`, whose weights restore_best ends a resumed
+/// run with; nullopt, with a warning that the run keeps its last weights, otherwise.
+std::optional<Checkpoint> best_checkpoint(const std::string& run_dir, int best_epoch);
 
 /// Continues a freshly built run from `checkpoint`: weights, optimizer, trainer and callback
 /// state, and with train.restore_best the best epoch's weights from best.pt. Throws
