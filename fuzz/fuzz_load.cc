@@ -1,11 +1,14 @@
 // libFuzzer target: MovieLens loading (every layout), splitting and feature building on
 // arbitrary bytes. The input is cut at "\n@@\n" markers into the layout's ratings, movies and
-// third file (tags.csv; u.user; users.dat; tags.dat), a missing part keeping a small valid file;
+// third file (tags.csv; u.user; users.dat; tags.dat; a csv log: events, items, users), a missing
+// part keeping a small valid file;
 // its first byte picks the bad-row policy, the loader's thread count, the split and the layout. A
 // dnnrec::Error is a correct answer to bad input; a crash, a sanitizer report, a leak or any other
 // exception is a finding. Built and run by scripts/fuzz.sh (clang,
 // -fsanitize=fuzzer,address,undefined).
 #include <unistd.h>
+
+#include <iterator>
 
 #include <cstdint>
 #include <cstdio>
@@ -51,6 +54,10 @@ const Layout kLayouts[] = {
      {"1::1::4.5::964982703\n2::1::3::964982704\n3::2::5::964982705\n",
       "1::Toy Story (1995)::Adventure|Animation\n2::Heat (1995)::Action\n",
       "1::1::funny::964982703\n"}},
+    {"csv",
+     {"events.csv", "items.csv", "users.csv"},
+     {"user,item,rating,ts\nalice,sku-1,4,964982703\nbob,sku-1,3,964982704\n7,\"x,y\",5,9\n",
+      "item,tags\nsku-1,a|b\n\"x,y\",c\n", "user,country\nalice,FR\n"}},
 };
 
 std::string folder() {
@@ -82,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rest.remove_prefix(at + 4);
   }
   parts.push_back(rest);
-  const Layout& layout = kLayouts[(mode >> 4) & 3];
+  const Layout& layout = kLayouts[((mode >> 4) & 7) % std::size(kLayouts)];
   const std::string dir = folder() + "/" + layout.format;  // one folder per layout
   std::filesystem::create_directories(dir);
   for (size_t i = 0; i < 3; ++i) {
@@ -94,6 +101,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.cache = false;
   options.on_bad_row = (mode & 1) ? dnnrec::BadRowPolicy::kSkip : dnnrec::BadRowPolicy::kFail;
   options.threads = 1 + ((mode >> 1) & 1);
+  options.csv.user = "user";
+  options.csv.item = "item";
+  options.csv.rating = "rating";
+  options.csv.timestamp = "ts";
+  options.csv.items = "items.csv";
+  options.csv.item_key = "item";
+  options.csv.item_features = {{"tags", "|"}};
+  options.csv.users = "users.csv";
+  options.csv.user_key = "user";
+  options.csv.user_features = {{"country", ""}};
   try {
     const dnnrec::MovieLens ml = dnnrec::load_movielens(dir, options);
     dnnrec::DataConfig data;

@@ -12,6 +12,7 @@ cxx=${CLANGXX:-clang++}
 mkdir -p "$out/corpus"
 out=$(cd "$out" && pwd)
 sources=(fuzz/fuzz_load.cc src/data/csv_reader.cc src/data/movielens.cc src/data/movielens_formats.cc src/data/load.cc
+         src/data/event_log.cc
          src/data/data_cache.cc src/data/features.cc src/data/split.cc src/base/config.cc
          src/data/interactions.cc src/base/config_value.cc src/models/ranker_names.cc
          src/train/metrics.cc)

@@ -20,10 +20,11 @@ namespace dnnrec {
 #define DNNREC_DATA_KEYS(X) \
   X(data, std::string, dir, "data/ml-latest-small", "data", none(), \
     "Folder of a MovieLens release in any of data.format's layouts.") \
-  X(data, std::string, format, "auto", "", one_of("auto|movielens-csv|ml-100k|ml-1m|ml-10m"), \
+  X(data, std::string, format, "auto", "", \
+    one_of("auto|movielens-csv|ml-100k|ml-1m|ml-10m|csv"), \
     "The folder's layout: auto (detected: ratings.csv, u.data, ratings.dat with or without " \
     "users.dat) | movielens-csv (ml-latest, ml-20m, ml-25m, ml-32m) | ml-100k | ml-1m | " \
-    "ml-10m.") \
+    "ml-10m | csv (any interaction log, described by the data.csv_* keys).") \
   X(data, std::string, split, "random", "split", \
     one_of("random|temporal|leave-last|random-per-user"), \
     "Split method: random | temporal | leave-last | random-per-user (each user's n rows " \
@@ -51,7 +52,39 @@ namespace dnnrec {
     "Ranking task: iterative k-core, movies with fewer interactions are dropped; 0 = off.") \
   X(data, bool, cache, true, "", none(), \
     "Keep a binary copy of the parsed CSVs in <dir>/.dnnrec-cache/ (rewritten whenever a " \
-    "CSV changes), so later runs skip parsing.")
+    "CSV changes), so later runs skip parsing.") \
+  X(data, std::string, csv_events, "events.csv", "", none(), \
+    "data.format csv: the interaction log, relative to data.dir (or absolute).") \
+  X(data, std::string, csv_delimiter, ",", "", none(), \
+    "data.format csv: the field delimiter of its files, one character or 'tab'; fields may " \
+    "be double-quoted.") \
+  X(data, bool, csv_header, true, "", none(), \
+    "data.format csv: the files start with a header row; without one, columns are named by " \
+    "number from 1.") \
+  X(data, std::string, csv_user, "user_id", "", none(), \
+    "data.format csv: the user column (ids may be any text).") \
+  X(data, std::string, csv_item, "item_id", "", none(), \
+    "data.format csv: the item column (ids may be any text).") \
+  X(data, std::string, csv_rating, "", "", none(), \
+    "data.format csv: the rating column; empty: implicit data, every row an interaction " \
+    "(ranking task only).") \
+  X(data, std::string, csv_timestamp, "", "", none(), \
+    "data.format csv: the timestamp column (Unix seconds); empty: untimed, the temporal and " \
+    "leave-last splits are refused.") \
+  X(data, std::string, csv_items, "", "", none(), \
+    "data.format csv: an item-feature file (one row per item), empty for none.") \
+  X(data, std::string, csv_item_key, "item_id", "", none(), \
+    "data.format csv: the item column of the item-feature file.") \
+  X(data, std::string, csv_item_features, "", "", none(), \
+    "data.format csv: its feature columns, comma-separated; COLUMN:SEP for a multi-valued " \
+    "one (e.g. category,tags:|). They become the movies' genre tokens (column=value).") \
+  X(data, std::string, csv_users, "", "", none(), \
+    "data.format csv: a user-feature file (one row per user), empty for none.") \
+  X(data, std::string, csv_user_key, "user_id", "", none(), \
+    "data.format csv: the user column of the user-feature file.") \
+  X(data, std::string, csv_user_features, "", "", none(), \
+    "data.format csv: its feature columns, as csv_item_features; they become the profile " \
+    "field (features.user_features).")
 
 /// How raw data becomes padded id sequences.
 #define DNNREC_FEATURES_KEYS(X) \
@@ -74,7 +107,13 @@ namespace dnnrec {
   X(features, std::string, truncating, "pre", "", one_of("pre|post"), \
     "Keras pad_sequences truncating: pre | post.") \
   X(features, bool, use_year, true, "", none(), \
-    "Use the release year parsed from the title.")
+    "Use the release year parsed from the title.") \
+  X(features, bool, user_features, true, "", none(), \
+    "Use the users' descriptions where the data has them (ml-100k, ml-1m: gender, age " \
+    "group, occupation, zip prefix; csv: the user file's columns) as one pooled field of " \
+    "column=value tokens, as genres are for movies. No effect on data without them.") \
+  X(features, int, zip_prefix, 2, "", at_least(0), \
+    "Leading characters of the zip code kept as a user feature, >= 0 (0: no zip).")
 
 /// Which model and its shape.
 #define DNNREC_MODEL_KEYS(X) \
@@ -126,6 +165,10 @@ namespace dnnrec {
     "ranking (top-K lists from implicit interactions, full-ranking metrics).") \
   X(train, double, like_threshold, 4.0, "", finite(), \
     "Threshold of the binary task's \"liked\" target.") \
+  X(train, double, dislike_threshold, -1.0, "", finite(), \
+    "Binary task: ratings <= this are the negatives, and the ones between it and " \
+    "like_threshold are left out of every split (RecBole's CTR protocol on ml-1m: 2, dropping " \
+    "the 3s); < 0 (default): every rating below like_threshold is a negative.") \
   X(train, int, epochs, 5, "epochs", at_least(1), \
     "Number of epochs, >= 1.") \
   X(train, int, batch_size, 256, "batch-size", at_least(1), \

@@ -99,6 +99,7 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
 /// One recommended movie.
 struct Recommendation {
   int64_t movie = 0;
+  std::string id;  ///< the movie's id as the data writes it (a csv log's string key)
   std::string title;
   std::string genres;      ///< "A|B|C"
   double score = 0.0;      ///< the model's raw output, which ranks the list (may exceed the scale)
@@ -115,6 +116,7 @@ std::vector<Recommendation> run_recommend(const std::string& checkpoint,
 /// One user's list of run_recommend_users.
 struct UserRecommendations {
   int64_t user = 0;
+  std::string user_id;  ///< the user's id as the data writes it
   std::vector<Recommendation> items;
 };
 
@@ -130,8 +132,13 @@ std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoi
                                                      const std::string& candidates = "serve");
 
 /// The userId column of a CSV file with a header (other columns ignored); DataError with
-/// file:line for a bad id.
-std::vector<int64_t> read_user_ids(const std::string& path);
+/// file:line for a bad id. With `keys` (a csv log's model), any text is an id (id_of_key).
+std::vector<int64_t> read_user_ids(const std::string& path, bool keys = false);
+/// run_recommend_users for the users of a userId file, read as the model's data writes ids.
+std::vector<UserRecommendations> run_recommend_users_file(const std::string& checkpoint,
+                                                          const std::string& data_dir,
+                                                          const std::string& users_file, int k,
+                                                          const std::string& candidates = "serve");
 
 /// Lists as CSV: userId,rank,movieId,score (rank from 1; scores with 9 significant digits).
 std::string recommendations_csv(const std::vector<UserRecommendations>& lists);

@@ -606,6 +606,11 @@ void check_task_model(const Config& c, Problems& p) {
                              ") must be a multiple of the heads (" + std::to_string(c.model.heads) +
                              ")");
   }
+  if (c.train.dislike_threshold >= 0 && !(c.train.dislike_threshold < c.train.like_threshold)) {
+    p.add("train.dislike_threshold", "must be below train.like_threshold (" +
+                                         format_value(c.train.like_threshold) + "), got " +
+                                         format_value(c.train.dislike_threshold));
+  }
   if (c.train.task == "ranking" && c.data.split != "random-per-user" &&
       c.data.split != "leave-last") {
     p.add("data.split", "the ranking task splits each user's interactions: random-per-user or " +

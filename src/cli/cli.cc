@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "base/signals.h"
 #include "cli/command.h"
 #include "cli/plots.h"
+#include "data/event_log.h"
 #include "data/sample.h"
 #include "dnnrec/config.h"
 #include "dnnrec/error.h"
@@ -316,9 +318,11 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
   if (r.count("users")) {
     if (r.count("user")) throw ConfigError("recommend: give --user or --users, not both");
     const std::string users = get(r, "users");
-    const auto lists = run_recommend_users(
-        require(r, "checkpoint", "recommend"), get(r, "data"),
-        users == "all" ? std::vector<int64_t>{} : read_user_ids(users), k, candidates);
+    const std::string checkpoint = require(r, "checkpoint", "recommend");
+    const auto lists =
+        users == "all"
+            ? run_recommend_users(checkpoint, get(r, "data"), std::vector<int64_t>{}, k, candidates)
+            : run_recommend_users_file(checkpoint, get(r, "data"), users, k, candidates);
     const std::string text = recommendations_csv(lists);
     const std::string output = get(r, "output");
     if (output.empty() || output == "-") {
@@ -330,7 +334,8 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
     return kExitOk;
   }
   if (r.count("output")) throw ConfigError("recommend: --output goes with --users");
-  const int64_t user = to_int(require(r, "user", "recommend"), "user");
+  const std::string user_key = require(r, "user", "recommend");
+  const int64_t user = id_of_key(user_key);
   auto recs = run_recommend_users(require(r, "checkpoint", "recommend"), get(r, "data"), {user}, k,
                                   candidates)
                   .front()
@@ -338,20 +343,29 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
   if (r["json"].as<bool>()) {
     json items = json::array();
     for (const auto& rec : recs) {
-      items.push_back({{"movieId", rec.movie},
-                       {"title", rec.title},
-                       {"genres", rec.genres},
-                       {"score", rec.score},
-                       {"predicted", rec.predicted}});
+      // A csv log's string id stays a string; MovieLens ids are numbers.
+      const json movie_id = is_hashed_id(rec.movie) ? json(rec.id) : json(rec.movie);
+      json item = json::object();
+      item["movieId"] = movie_id;
+      item["title"] = rec.title;
+      item["genres"] = rec.genres;
+      item["score"] = rec.score;
+      item["predicted"] = rec.predicted;
+      items.push_back(std::move(item));
     }
-    out << json{{"user", user}, {"k", k}, {"recommendations", items}}.dump(2) << "\n";
+    const json user_id = is_hashed_id(user) ? json(user_key) : json(user);
+    out << json{{"user", user_id}, {"k", k}, {"recommendations", items}}.dump(2) << "\n";
   } else {
     char buffer[96];
     out << "rank  movieId   score  predicted  title\n";
     for (size_t i = 0; i < recs.size(); ++i) {
-      std::snprintf(buffer, sizeof(buffer), "%4zu  %7lld  %6.3f  %9.3f  ", i + 1,
-                    static_cast<long long>(recs[i].movie), recs[i].score, recs[i].predicted);
-      out << buffer << recs[i].title << "\n";
+      const std::string& id = recs[i].id;
+      std::snprintf(buffer, sizeof(buffer), "%4zu  %*s", i + 1,
+                    static_cast<int>(std::max<size_t>(7, id.size())), "");
+      std::string line = buffer;
+      line.replace(line.size() - id.size(), id.size(), id);
+      std::snprintf(buffer, sizeof(buffer), "  %6.3f  %9.3f  ", recs[i].score, recs[i].predicted);
+      out << line << buffer << recs[i].title << "\n";
     }
   }
   return kExitOk;
@@ -388,7 +402,8 @@ int sample(std::vector<std::string> args, std::ostream& out) {
   cmd.add("seed", "Random seed (default: 7)", "N");
   cmd.add("format",
           "Layout: movielens-csv (default) | ml-100k | ml-1m | ml-10m: the same ratings in each "
-          "(whole stars in ml-100k and ml-1m, which also describe their users)",
+          "(whole stars in ml-100k and ml-1m, which also describe their users) | csv: a shop's "
+          "purchase log with string ids, items.csv and users.csv (configs/shop.yaml)",
           "NAME");
   cmd.add_flag("json", "Print what was written as one JSON object");
   const auto parsed = cmd.start(args, out);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,11 @@ struct CsvOptions {
   /// The result, errors included, does not depend on it.
   int threads = 0;
 };
+
+/// Appends a CSV field, quoted when it holds a comma, a quote, a line break or edge spaces.
+void append_csv_field(std::string& out, std::string_view field);
+/// The field as append_csv_field writes it.
+std::string csv_field(std::string_view field);
 
 /// Rows skipped under BadRowPolicy::kSkip.
 struct LoadReport {

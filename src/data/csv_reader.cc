@@ -134,6 +134,27 @@ std::string shown(std::string_view value) {
   return text + (cut ? "...\"" : "\"");
 }
 
+void append_csv_field(std::string& out, std::string_view field) {
+  const bool quote = field.find_first_of(",\"\n\r") != std::string_view::npos ||
+                     (!field.empty() && (field.front() == ' ' || field.back() == ' '));
+  if (!quote) {
+    out += field;
+    return;
+  }
+  out += '"';
+  for (char c : field) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+
+std::string csv_field(std::string_view field) {
+  std::string out;
+  append_csv_field(out, field);
+  return out;
+}
+
 std::string format_number(double x) {
   char buffer[32];
   std::snprintf(buffer, sizeof(buffer), "%g", x);

@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "base/hash.h"
 #include "data/hash64.h"
 #include "data/movielens_formats.h"
 
@@ -249,6 +250,15 @@ void encode_rest(const MovieLens& ml, Put&& put) {
     text(user.gender);
     text(user.occupation);
     text(user.zip);
+    u64(user.attributes.size());
+    for (const std::string& a : user.attributes) text(a);
+  }
+  i64(ml.implicit);
+  i64(ml.timed);
+  u64(ml.names.size());
+  for (const auto& [id, name] : ml.names) {
+    i64(id);
+    text(name);
   }
   i64(ml.report.skipped);
   u64(ml.report.examples.size());
@@ -324,7 +334,17 @@ void decode_rest(std::string_view bytes, MovieLens* ml) {
     user.gender = in.get_text();
     user.occupation = in.get_text();
     user.zip = in.get_text();
+    user.attributes.resize(in.get_count(8));
+    for (std::string& a : user.attributes) a = in.get_text();
     if (!ml->user_index.emplace(user.id, i).second) throw Invalid("a user id appears twice");
+  }
+  ml->implicit = in.get<int64_t>() != 0;
+  ml->timed = in.get<int64_t>() != 0;
+  const size_t names = in.get_count(16);
+  ml->names.reserve(names);
+  for (size_t i = 0; i < names; ++i) {
+    const int64_t id = in.get<int64_t>();
+    ml->names.emplace(id, in.get_text());
   }
   ml->report.skipped = in.get<int64_t>();
   ml->report.examples.resize(in.get_count(8));
@@ -430,10 +450,10 @@ void remove_stale_temporaries(const fs::path& folder) {
 MovieLensCache::MovieLensCache(const std::string& dir, const std::string& format,
                                const LoadOptions& options, std::chrono::nanoseconds racy)
     : given_dir_(dir),
-      format_(format),
       policy_(static_cast<uint32_t>(options.on_bad_row)),
       min_rating_(options.min_rating),
-      max_rating_(options.max_rating) {
+      max_rating_(options.max_rating),
+      format_(format) {
   std::error_code ec;
   fs::path absolute = fs::weakly_canonical(fs::absolute(dir, ec), ec);
   if (!absolute.has_filename()) absolute = absolute.parent_path();  // "ml/" is "ml"
@@ -444,7 +464,10 @@ MovieLensCache::MovieLensCache(const std::string& dir, const std::string& format
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  const FormatFiles files = movielens_format_files(format);
+  const FormatFiles files =
+      format == "csv" ? FormatFiles{options.csv.files(), {}} : movielens_format_files(format);
+  const std::string tag =
+      format == "csv" ? "csv-" + hex64(hash_of(options.csv.fingerprint())).substr(0, 12) : format;
   size_t slot = 0;
   for (const auto* list : {&files.required, &files.optional}) {
     for (const std::string& name : *list) {
@@ -476,12 +499,12 @@ MovieLensCache::MovieLensCache(const std::string& dir, const std::string& format
     }
   }
   dir_ = absolute.string();
-  paths_.push_back((absolute / ".dnnrec-cache" / (base_name(format_) + ".bin")).string());
+  paths_.push_back((absolute / ".dnnrec-cache" / (base_name(tag) + ".bin")).string());
   const std::string user_folder = user_cache_folder();
   if (!user_folder.empty()) {
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash_of(dir_)));
-    paths_.push_back((fs::path(user_folder) / (base_name(format_) + "-" + hex + ".bin")).string());
+    paths_.push_back((fs::path(user_folder) / (base_name(tag) + "-" + hex + ".bin")).string());
   }
 }
 

@@ -15,14 +15,15 @@ namespace dnnrec {
 
 /// Version of the cache layout and of the loading rules whose result it holds; bump it on any
 /// change to either, so that older caches are ignored.
-constexpr uint32_t kMovieLensCacheVersion = 3;  // 3: layouts, user descriptions
+constexpr uint32_t kMovieLensCacheVersion = 4;  // 3: layouts, user descriptions; 4: csv logs
 
 /// The cache of one folder loaded with one set of LoadOptions.
 ///
-/// It lives in `<dir>/.dnnrec-cache/movielens-v3-<layout>.bin` or, where that cannot be
+/// It lives in `<dir>/.dnnrec-cache/movielens-v4-<layout>.bin` or, where that cannot be
 /// written, in `$XDG_CACHE_HOME/dnnrec/` (else `~/.cache/dnnrec/`) as
-/// `movielens-v3-<layout>-<hash of the folder's absolute path>.bin`. It is valid for the same
-/// folder path and the same options that shape the result (on_bad_row, the rating range) while
+/// `movielens-v4-<layout>-<hash of the folder's absolute path>.bin`. A csv log's layout name
+/// carries a hash of its schema (data.csv_*), so each schema has its own cache. It is valid for the
+/// same folder path and the same options that shape the result (on_bad_row, the rating range) while
 /// every file of the layout keeps its size, mtime, ctime and inode, and its content too for a file
 /// that had changed within `racy` of being stamped (a timestamp tick can hide a second change). A
 /// checksum covers the whole file. A cache that fails any check is ignored and the next write

@@ -53,6 +53,25 @@ int64_t year_bucket(int year) {
   return 2 + std::clamp<int64_t>((year - 1900) / 5, 0, kYearBuckets - 3);
 }
 
+int age_group(int age) {
+  static constexpr int kGroups[] = {56, 50, 45, 35, 25, 18};
+  if (age <= 0) return 0;
+  for (int group : kGroups) {
+    if (age >= group) return group;
+  }
+  return 1;
+}
+
+std::vector<std::string> user_tokens(const UserInfo& user, int zip_prefix) {
+  std::vector<std::string> out;
+  if (!user.gender.empty()) out.push_back("gender=" + user.gender);
+  if (user.age > 0) out.push_back("age=" + std::to_string(age_group(user.age)));
+  if (!user.occupation.empty()) out.push_back("occupation=" + user.occupation);
+  if (zip_prefix > 0 && !user.zip.empty()) out.push_back("zip=" + user.zip.substr(0, zip_prefix));
+  out.insert(out.end(), user.attributes.begin(), user.attributes.end());
+  return out;
+}
+
 FeatureBuilder::FeatureBuilder(const FeaturesConfig& config, const std::string& split)
     : config_(config),
       history_mode_(resolve_history_mode(config.history, split)),
@@ -77,6 +96,14 @@ void FeatureBuilder::fit(const MovieLens& data, const std::vector<int64_t>& trai
   for (int64_t raw : v.movies.keys()) {
     if (const Movie* movie = data.find_movie(raw)) {
       for (const auto& genre : movie->genres) v.genres.add(genre);
+    }
+  }
+  // The description tokens of the users seen in training, in first-seen order.
+  if (config_.user_features) {
+    for (int64_t raw : v.users.keys()) {
+      if (const UserInfo* user = data.find_user(raw)) {
+        for (const auto& token : user_tokens(*user, config_.zip_prefix)) v.profile.add(token);
+      }
     }
   }
   // A tag is a rating-like event: a tag whose (user, movie) pair is held out (rated in val or
@@ -122,7 +149,29 @@ void FeatureBuilder::restore(FeatureVocabs vocabs, const MovieLens& data,
   tables_->padding = padding_;
   tables_->truncating = truncating_;
   build_item_tables(data);
+  build_profile_tables(data);
   index_histories(data, train_rows);
+}
+
+void FeatureBuilder::build_profile_tables(const MovieLens& data) {
+  FeatureTables& t = *tables_;
+  // Descriptions are static metadata, like movies.csv: every described user gets theirs, a user
+  // without training ratings too; the vocabulary is the training users' tokens.
+  const bool used = config_.user_features && !vocabs_.profile.keys().empty();
+  std::vector<std::vector<int64_t>> ids(data.users.size());
+  size_t longest = 0;
+  for (size_t i = 0; used && i < data.users.size(); ++i) {
+    for (const auto& token : user_tokens(data.users[i], config_.zip_prefix)) {
+      ids[i].push_back(vocabs_.profile.lookup(token));
+    }
+    longest = std::max(longest, ids[i].size());
+  }
+  t.profile_len = static_cast<int>(longest);
+  t.profile.assign((data.users.size() + 1) * longest, Vocab<int64_t>::kPad);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    pad_sequence(ids[i].data(), ids[i].size(), t.profile_len, padding_, truncating_,
+                 t.profile.data() + (i + 1) * longest);
+  }
 }
 
 void FeatureBuilder::build_item_tables(const MovieLens& data) {
@@ -233,13 +282,15 @@ int length_of(const FeatureTables& t) {
   return t.*len;
 }
 
-// A padded id sequence per example, from a per-item table of FeatureTables.
-template <std::vector<int64_t> FeatureTables::*table, int FeatureTables::*len>
-void fill_item_sequence(const Columns& c, const int64_t* rows, int64_t n, int64_t* out) {
+// A padded id sequence per example, from a per-item (or per-person) table of FeatureTables.
+template <std::vector<int32_t> Columns::*row, std::vector<int64_t> FeatureTables::*table,
+          int FeatureTables::*len>
+void fill_sequence(const Columns& c, const int64_t* rows, int64_t n, int64_t* out) {
   const int64_t width = (*c.tables).*len;
   const int64_t* ids = ((*c.tables).*table).data();
+  const std::vector<int32_t>& of = c.*row;
   for (int64_t i = 0; i < n; ++i) {
-    std::copy_n(ids + int64_t{c.item[rows[i]]} * width, width, out + i * width);
+    std::copy_n(ids + int64_t{of[rows[i]]} * width, width, out + i * width);
   }
 }
 
@@ -255,13 +306,16 @@ void fill_history(const Columns& c, const int64_t* rows, int64_t n, int64_t* out
 
 const std::vector<BatchColumn>& batch_columns() {
   using T = FeatureTables;
+  using C = Columns;
   static const std::vector<BatchColumn> columns = {
-      {"user", nullptr, fill_example_id<&Columns::user>},
-      {"movie", nullptr, fill_example_id<&Columns::movie>},
+      {"user", nullptr, fill_example_id<&C::user>},
+      {"movie", nullptr, fill_example_id<&C::movie>},
       {"year", nullptr, fill_item_id<&T::year>},
-      {"genres", length_of<&T::genre_len>, fill_item_sequence<&T::genres, &T::genre_len>},
-      {"tags", length_of<&T::tag_len>, fill_item_sequence<&T::tags, &T::tag_len>},
+      {"genres", length_of<&T::genre_len>, fill_sequence<&C::item, &T::genres, &T::genre_len>},
+      {"tags", length_of<&T::tag_len>, fill_sequence<&C::item, &T::tags, &T::tag_len>},
       {"history", length_of<&T::history_len>, fill_history},
+      {"profile", length_of<&T::profile_len>,
+       fill_sequence<&C::person, &T::profile, &T::profile_len>},
   };
   return columns;
 }
@@ -288,8 +342,10 @@ const std::vector<NamedVocab<int64_t>>& id_vocabs() {
 }
 
 const std::vector<NamedVocab<std::string>>& string_vocabs() {
-  static const std::vector<NamedVocab<std::string>> vocabs = {{"genres", &FeatureVocabs::genres},
-                                                              {"tags", &FeatureVocabs::tags}};
+  static const std::vector<NamedVocab<std::string>> vocabs = {
+      {"genres", &FeatureVocabs::genres},
+      {"tags", &FeatureVocabs::tags},
+      {"profile", &FeatureVocabs::profile, /*optional=*/true}};
   return vocabs;
 }
 
@@ -299,6 +355,7 @@ Columns FeatureBuilder::allocate(int64_t rows) const {
   c.user.resize(rows);
   c.movie.resize(rows);
   c.item.resize(rows);
+  c.person.resize(rows);
   c.history.resize(rows);
   c.exclude.assign(rows, -1);
   c.rating.assign(rows, 0.0f);
@@ -312,6 +369,11 @@ int32_t FeatureBuilder::item_of(const MovieLens& data, int64_t raw_movie) const 
   }
   auto it = data.movie_index.find(raw_movie);
   return it == data.movie_index.end() ? 0 : static_cast<int32_t>(it->second + 1);
+}
+
+int32_t FeatureBuilder::person_of(const MovieLens& data, int64_t raw_user) {
+  const auto it = data.user_index.find(raw_user);
+  return it == data.user_index.end() ? 0 : static_cast<int32_t>(it->second + 1);
 }
 
 int32_t FeatureBuilder::events_before(int64_t user_index, int64_t before) const {
@@ -346,6 +408,7 @@ Columns FeatureBuilder::transform_train(const MovieLens& data,
     out.user[i] = static_cast<int32_t>(user);
     out.movie[i] = static_cast<int32_t>(vocabs_.movies.lookup(r.movie[row]));
     out.item[i] = item_of(data, r.movie[row]);
+    out.person[i] = person_of(data, r.user[row]);
     if (others) {  // every training event of the user but the example itself
       out.history[i] =
           static_cast<int32_t>(tables_->history_begin[user + 1] - tables_->history_begin[user]);
@@ -387,6 +450,7 @@ Columns FeatureBuilder::transform_pairs(const MovieLens& data, const std::vector
     out.user[i] = static_cast<int32_t>(user);
     out.movie[i] = static_cast<int32_t>(vocabs_.movies.lookup(movies[i]));
     out.item[i] = item_of(data, movies[i]);
+    out.person[i] = person_of(data, users[i]);
     out.history[i] = events_before(user, INT64_MAX);
   }
   return out;
@@ -403,6 +467,8 @@ FeatureSpec FeatureBuilder::spec(const DataConfig& data_config) const {
   s.tag_len = config_.tag_len;
   s.history_len = config_.history_len;
   s.use_year = config_.use_year;
+  s.n_profile = vocabs_.profile.size();
+  s.use_profile = config_.user_features && !vocabs_.profile.keys().empty();
   s.global_mean = vocabs_.global_mean;
   s.min_rating = data_config.min_rating;
   s.max_rating = data_config.max_rating;

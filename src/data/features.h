@@ -97,6 +97,8 @@ struct FeatureSpec {
   int tag_len = 0;
   int history_len = 0;
   bool use_year = true;      ///< features.use_year: models embed the year bucket
+  int64_t n_profile = 2;     ///< user-description tokens (FeatureVocabs::profile)
+  bool use_profile = false;  ///< features.user_features, and the data describes its users
   double global_mean = 0.0;  ///< mean training rating
   double min_rating = 0.5;
   double max_rating = 5.0;
@@ -108,6 +110,8 @@ struct FeatureVocabs {
   Vocab<int64_t> movies;
   Vocab<std::string> genres;
   Vocab<std::string> tags;
+  /// The tokens of the training users' descriptions ("gender=F", "age=25", ...: user_tokens).
+  Vocab<std::string> profile;
   /// raw movieId -> its most frequent training tags (tag indices, most frequent first).
   std::unordered_map<int64_t, std::vector<int64_t>> movie_tags;
   double global_mean = 0.0;
@@ -118,10 +122,11 @@ template <class Key>
 struct NamedVocab {
   const char* name;
   Vocab<Key> FeatureVocabs::*vocab;
+  bool optional = false;  ///< absent from older checkpoints: read as empty
 };
-/// The vocabularies of integer ids (users, movies) and of strings (genres, tags), in the order
-/// checkpoints store them: code that saves and restores vocabularies by walking these needs no
-/// change when a vocabulary is added.
+/// The vocabularies of integer ids (users, movies) and of strings (genres, tags, profile), in the
+/// order checkpoints store them: code that saves and restores vocabularies by walking these needs
+/// no change when a vocabulary is added.
 const std::vector<NamedVocab<int64_t>>& id_vocabs();
 const std::vector<NamedVocab<std::string>>& string_vocabs();
 
@@ -138,6 +143,9 @@ struct FeatureTables {
   std::vector<int64_t> year;    ///< [items] year bucket, 1 when unknown
   std::vector<int64_t> genres;  ///< [items * genre_len], padded
   std::vector<int64_t> tags;    ///< [items * tag_len], padded
+  /// Indexed by person: 1 + position in MovieLens::users, 0 for a user it does not describe.
+  int profile_len = 0;           ///< tokens of the longest description (0: none used)
+  std::vector<int64_t> profile;  ///< [persons * profile_len], padded
   /// Every user's training movies (vocabulary indices) in time order, user after user: user
   /// u's are [history_begin[u], history_begin[u + 1]).
   std::vector<int32_t> history_movies;
@@ -151,9 +159,10 @@ struct FeatureTables {
 /// A block of examples as compact columns; features are assembled from `tables`.
 struct Columns {
   int64_t rows = 0;
-  std::vector<int32_t> user;   ///< [rows] vocabulary index
-  std::vector<int32_t> movie;  ///< [rows] vocabulary index
-  std::vector<int32_t> item;   ///< [rows] row of FeatureTables (genres, tags, year)
+  std::vector<int32_t> user;    ///< [rows] vocabulary index
+  std::vector<int32_t> movie;   ///< [rows] vocabulary index
+  std::vector<int32_t> item;    ///< [rows] row of FeatureTables (genres, tags, year)
+  std::vector<int32_t> person;  ///< [rows] row of FeatureTables' profiles
   /// [rows] the history is made of the user's first history[i] training events in time order
   /// (all of them for evaluated and served examples) ...
   std::vector<int32_t> history;
@@ -184,13 +193,21 @@ struct BatchColumn {
 };
 
 /// Every id column of a batch, in the order they are assembled: user, movie, year, genres,
-/// tags, history.
+/// tags, history, profile.
 const std::vector<BatchColumn>& batch_columns();
 
 /// Number of year buckets: 5-year buckets from 1900 to 2029, plus padding and unknown.
 constexpr int64_t kYearBuckets = 2 + 26;
 /// The bucket index of a release year (0 = unknown year gives kUnknown).
 int64_t year_bucket(int year);
+
+/// ml-1m's age group of an age in years (its lower bound: 1, 18, 25, 35, 45, 50, 56); an ml-1m
+/// group maps to itself, 0 (unknown) to 0.
+int age_group(int age);
+/// The tokens a user's description contributes to the profile field: "gender=F", "age=25" (the
+/// age group), "occupation=writer", "zip=55" (the first zip_prefix characters; none when 0),
+/// each only when known; then a log's user attributes ("country=FR", ...).
+std::vector<std::string> user_tokens(const UserInfo& user, int zip_prefix);
 
 /// Builds every feature from the training rows only, then encodes any rows or pairs.
 class FeatureBuilder {
@@ -225,6 +242,7 @@ class FeatureBuilder {
  private:
   void index_histories(const MovieLens& data, const std::vector<int64_t>& train_rows);
   void build_item_tables(const MovieLens& data);
+  void build_profile_tables(const MovieLens& data);
   /// Number of the user's training events strictly earlier than `before`.
   int32_t events_before(int64_t user_index, int64_t before) const;
   /// Position among the user's training events of training row `row` (timestamp `time`).
@@ -241,6 +259,8 @@ class FeatureBuilder {
   std::vector<int32_t> item_by_id_;
   /// The FeatureTables row of a raw movie id: 0 when it is not in movies.csv.
   int32_t item_of(const MovieLens& data, int64_t raw_movie) const;
+  /// The FeatureTables profile row of a raw user id: 0 when the data does not describe it.
+  static int32_t person_of(const MovieLens& data, int64_t raw_user);
   /// Timestamps and rows of tables_->history_movies, for finding the events before an example
   /// and a training example's own event.
   std::vector<int64_t> history_times_;

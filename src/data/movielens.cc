@@ -195,6 +195,11 @@ const UserInfo* MovieLens::find_user(int64_t id) const {
   return it == user_index.end() ? nullptr : &users[it->second];
 }
 
+std::string MovieLens::name_of(int64_t id) const {
+  const auto it = names.find(id);
+  return it == names.end() ? std::to_string(id) : it->second;
+}
+
 std::string check_movielens_folder(const std::string& dir, const LoadOptions& options) {
   if (!std::isfinite(options.min_rating) || !std::isfinite(options.max_rating) ||
       options.min_rating > options.max_rating) {
@@ -220,6 +225,15 @@ std::string check_movielens_folder(const std::string& dir, const LoadOptions& op
                       kFetchHint);
     }
   }
+  if (format == "csv") {
+    for (const std::string& file : options.csv.files()) {
+      if (!fs::exists(root / file, ec)) {
+        throw DataError("data folder '" + dir + "' has no " + file +
+                        " (data.format csv: data.csv_events, data.csv_items, data.csv_users)");
+      }
+    }
+    return format;
+  }
   for (const std::string& file : movielens_format_files(format).required) {
     if (!fs::exists(root / file, ec)) {
       throw DataError("data folder '" + dir + "' has no " + file + " (data.format " + format +
@@ -231,6 +245,7 @@ std::string check_movielens_folder(const std::string& dir, const LoadOptions& op
 
 MovieLens parse_movielens_folder(const std::string& dir, const std::string& format,
                                  const LoadOptions& options) {
+  if (format == "csv") return load_event_log(dir, options);
   if (format != "movielens-csv") return parse_legacy_movielens(dir, format, options);
   const fs::path root(dir);
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/csv_options.h"
+#include "data/event_log.h"
 
 namespace dnnrec {
 
@@ -37,38 +38,53 @@ struct TagEvent {
   int64_t timestamp = 0;
 };
 
-/// One user of a release that describes its users (ml-100k's u.user, ml-1m's users.dat).
+/// One user of a release that describes its users (ml-100k's u.user, ml-1m's users.dat), or of
+/// a log's user-feature file (data.format csv).
 struct UserInfo {
   int64_t id = 0;
   std::string gender;      ///< "F" or "M"
   int age = 0;             ///< years (ml-100k), or the lower bound of ml-1m's age group
   std::string occupation;  ///< its name (ml-1m's codes are mapped to the names of its README)
   std::string zip;         ///< the zip code as written
+  /// A log's user features as "column=value" tokens (one per value of a multi-valued column).
+  std::vector<std::string> attributes;
 };
 
 /// A loaded MovieLens folder.
 struct MovieLens {
   std::string dir;
-  std::string format;  ///< the layout it was read in: movielens-csv | ml-100k | ml-1m | ml-10m
+  /// The layout it was read in: movielens-csv | ml-100k | ml-1m | ml-10m | csv.
+  std::string format;
   Ratings ratings;
   std::vector<Movie> movies;                        ///< movies.csv order
   std::unordered_map<int64_t, size_t> movie_index;  ///< movieId -> position in movies
   std::vector<TagEvent> tags;                       ///< empty when tags.csv is absent
   std::vector<UserInfo> users;  ///< where the release describes its users, in file order
   std::unordered_map<int64_t, size_t> user_index;  ///< userId -> position in users
+  /// A log without a rating column: every row is an interaction (rating 1), for the ranking
+  /// task only.
+  bool implicit = false;
+  /// False for a log without a timestamp column (every timestamp 0): no temporal or leave-last
+  /// split.
+  bool timed = true;
+  /// The text of every id that came from a string key (id_of_key), users and items alike.
+  std::unordered_map<int64_t, std::string> names;
   LoadReport report;
 
   /// The movie with this id, or nullptr.
   const Movie* find_movie(int64_t id) const;
   /// The user with this id, or nullptr (always for a release without user descriptions).
   const UserInfo* find_user(int64_t id) const;
+  /// An id as the user wrote it: its string key, or the number.
+  std::string name_of(int64_t id) const;
 };
 
 /// Options of load_movielens.
 struct LoadOptions {
   /// The folder's layout: auto (detected from its files) | movielens-csv (ml-latest, ml-20m,
-  /// ml-25m, ml-32m) | ml-100k | ml-1m | ml-10m.
+  /// ml-25m, ml-32m) | ml-100k | ml-1m | ml-10m | csv (an interaction log read by `csv`).
   std::string format = "auto";
+  CsvSchema csv;  ///< data.format csv: the log's files and columns
   BadRowPolicy on_bad_row = BadRowPolicy::kFail;
   float min_rating = 0.5f;
   float max_rating = 5.0f;

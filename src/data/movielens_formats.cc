@@ -247,8 +247,8 @@ bool file_exists(const fs::path& path) {
 }  // namespace
 
 const std::vector<std::string>& movielens_formats() {
-  static const std::vector<std::string> names = {"auto", "movielens-csv", "ml-100k", "ml-1m",
-                                                 "ml-10m"};
+  static const std::vector<std::string> names = {"auto",  "movielens-csv", "ml-100k",
+                                                 "ml-1m", "ml-10m",        "csv"};
   return names;
 }
 
@@ -362,19 +362,6 @@ std::string utf8_to_latin1(std::string_view text) {
 }
 
 namespace {
-
-// A CSV field, quoted when it holds a separator, a quote, a line break or edge spaces.
-std::string csv_field(const std::string& value) {
-  const bool quote = value.find_first_of(",\"\r\n") != std::string::npos ||
-                     (!value.empty() && (value.front() == ' ' || value.back() == ' '));
-  if (!quote) return value;
-  std::string out = "\"";
-  for (const char c : value) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
 
 // A rating as the releases write it: "4", "3.5".
 std::string rating_text(float rating) {

@@ -56,21 +56,6 @@ void shuffle(std::vector<T>& items, SplitMix64& rng) {
 
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
-void append_field(std::string& out, std::string_view field) {
-  const bool quote = field.find_first_of(",\"\n\r") != std::string_view::npos ||
-                     (!field.empty() && (field.front() == ' ' || field.back() == ' '));
-  if (!quote) {
-    out += field;
-    return;
-  }
-  out += '"';
-  for (char c : field) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-}
-
 void write_text(const fs::path& path, const std::string& text) {
   fs::path temp = path;
   temp += ".tmp";
@@ -200,9 +185,9 @@ std::string movies_csv(const SampleWorld& world, SplitMix64& rng) {
     }
     text += number;
     text += ',';
-    append_field(text, title);
+    append_csv_field(text, title);
     text += ',';
-    append_field(text, genres);
+    append_csv_field(text, genres);
     text += '\n';
   }
   return text;
@@ -334,7 +319,7 @@ std::string tags_csv(const std::vector<SampleRating>& rows, int64_t count, Split
     text += ',';
     text += std::to_string(rows[tag.rating].movie_id);
     text += ',';
-    append_field(text, kTagWords[tag.word]);
+    append_csv_field(text, kTagWords[tag.word]);
     text += ',';
     text += std::to_string(tag.timestamp);
     text += '\n';
@@ -379,12 +364,51 @@ std::vector<UserInfo> sample_users(const SampleWorld& world, uint64_t seed) {
     user.gender = (factor[0] > 0) == (rng.below(5) != 0) ? "M" : "F";
     const int64_t bias = world.user_bias[u] / 250 + 3 + static_cast<int64_t>(rng.below(3)) - 1;
     user.age = kAges[static_cast<size_t>(std::clamp<int64_t>(bias, 0, kAges.size() - 1))];
-    char zip[8];
+    char zip[24];
     std::snprintf(zip, sizeof(zip), "%d%04d", static_cast<int>(strongest) * 2 + 1,
                   static_cast<int>(rng.below(10000)));
     user.zip = zip;
   }
   return users;
+}
+
+// The sample as a shop's purchase log (data.format csv): a purchase is a rating of 3.5 or more,
+// users "u<id>" and items "sku-<id>" (string ids); items.csv gives each item a category (its
+// first genre), a brand and tags (its other genres, '|'-separated); users.csv a country and a
+// segment drawn from the hidden truth (sample_users), so both carry signal.
+void write_shop_log(const std::string& dir, const MovieLens& ml, const SampleWorld& world,
+                    uint64_t seed) {
+  const auto user_key = [](int64_t id) { return "u" + std::to_string(id); };
+  const auto item_key = [](int64_t id) { return "sku-" + std::to_string(id); };
+  std::string events = "user_id,item_id,timestamp\n";
+  for (size_t i = 0; i < ml.ratings.size(); ++i) {
+    if (ml.ratings.rating[i] < 3.5f) continue;
+    events += user_key(ml.ratings.user[i]) + "," + item_key(ml.ratings.movie[i]) + "," +
+              std::to_string(ml.ratings.timestamp[i]) + "\n";
+  }
+  std::string items = "item_id,category,brand,tags\n";
+  SplitMix64 rng(seed ^ 0x5A0B5A0BULL);
+  for (const Movie& movie : ml.movies) {
+    items += item_key(movie.id) + ",";
+    append_csv_field(items, movie.genres.empty() ? "" : movie.genres[0]);
+    items += ",brand-" + std::to_string(rng.below(20)) + ",";
+    std::string tags;
+    for (size_t g = 1; g < movie.genres.size(); ++g) tags += (g > 1 ? "|" : "") + movie.genres[g];
+    append_csv_field(items, tags);
+    items += "\n";
+  }
+  static constexpr const char* kCountries[] = {"FR", "DE", "US", "JP", "BR",
+                                               "IN", "NG", "CA", "AU"};
+  std::string users = "user_id,country,segment\n";
+  for (const UserInfo& user : sample_users(world, seed)) {
+    users += user_key(user.id) + "," + kCountries[user.zip[0] - '1'] + ",";
+    append_csv_field(users, user.occupation);
+    users += "\n";
+  }
+  const fs::path root(dir);
+  write_text(root / "events.csv", events);
+  write_text(root / "items.csv", items);
+  write_text(root / "users.csv", users);
 }
 
 // The CSV sample in another layout: users described, whole stars (rounded up) where the layout
@@ -409,7 +433,11 @@ void convert_sample(const std::string& dir, const SampleWorld& world,
   for (const char* file : {"ratings.csv", "movies.csv", "tags.csv", "links.csv"}) {
     fs::remove(root / file);
   }
-  write_movielens_folder(ml, dir, format);
+  if (format == "csv") {
+    write_shop_log(dir, ml, world, options.seed);
+  } else {
+    write_movielens_folder(ml, dir, format);
+  }
 }
 
 }  // namespace
@@ -433,7 +461,7 @@ void write_sample_movielens(const std::string& dir, const SampleOptions& options
   if (std::find(movielens_formats().begin() + 1, movielens_formats().end(), options.format) ==
       movielens_formats().end()) {
     problems += std::string(problems.empty() ? "" : "; ") + "format must be movielens-csv, " +
-                "ml-100k, ml-1m or ml-10m, got " + options.format;
+                "ml-100k, ml-1m, ml-10m or csv, got " + options.format;
   }
   if (!problems.empty()) throw ConfigError("sample: " + problems);
   SplitMix64 rng(options.seed);

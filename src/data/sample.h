@@ -14,9 +14,11 @@ struct SampleOptions {
   int64_t ratings = 20000;
   int64_t tags = 1000;
   uint64_t seed = 7;
-  /// The layout written: movielens-csv | ml-100k | ml-1m | ml-10m (movielens_formats.h). The
-  /// same ratings in each (whole stars, rounded up, in ml-100k and ml-1m, which also describe
-  /// their users: gender, age group, occupation and zip code, drawn so that they carry signal).
+  /// The layout written: movielens-csv | ml-100k | ml-1m | ml-10m (movielens_formats.h) | csv.
+  /// The same ratings in each (whole stars, rounded up, in ml-100k and ml-1m, which also describe
+  /// their users: gender, age group, occupation and zip code, drawn so that they carry signal);
+  /// csv: a shop's purchase log of the ratings of 3.5 or more, with string ids, item and user
+  /// features (events.csv, items.csv, users.csv; configs/shop.yaml reads it).
   std::string format = "movielens-csv";
 };
 

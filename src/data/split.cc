@@ -61,6 +61,18 @@ Split split_leave_last(const Ratings& ratings, std::vector<int64_t> order) {
   return split;
 }
 
+void drop_unlabelled(const Ratings& ratings, double dislike, double like, Split* split) {
+  if (dislike < 0) return;
+  for (std::vector<int64_t>* part : {&split->train, &split->val, &split->test}) {
+    part->erase(std::remove_if(part->begin(), part->end(),
+                               [&](int64_t row) {
+                                 const double r = ratings.rating[static_cast<size_t>(row)];
+                                 return r > dislike && r < like;
+                               }),
+                part->end());
+  }
+}
+
 Split split_ratings(const Ratings& ratings, const DataConfig& config) {
   const auto n = static_cast<int64_t>(ratings.size());
   if (n == 0) throw DataError("split: there are no ratings to split");

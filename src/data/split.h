@@ -28,4 +28,8 @@ Split split_leave_last(const Ratings& ratings, std::vector<int64_t> rows);
 /// Deterministic across platforms for a given seed.
 Split split_ratings(const Ratings& ratings, const DataConfig& config);
 
+/// Leaves out of every part of `split` the ratings strictly between `dislike` and `like`: the
+/// binary task's unlabelled middle (train.dislike_threshold). Nothing when dislike < 0.
+void drop_unlabelled(const Ratings& ratings, double dislike, double like, Split* split);
+
 }  // namespace dnnrec

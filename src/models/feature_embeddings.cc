@@ -18,6 +18,7 @@ const std::vector<FeatureField>& feature_fields() {
       {"tag",     K::kPooled, &S::n_tags,   "tags",       nullptr},
       {"history", K::kPooled, &S::n_movies, "history",    nullptr},
       {"year",    K::kId,     &S::n_years,  "year",       &S::use_year},
+      {"profile", K::kPooled, &S::n_profile, "profile",   &S::use_profile},
   };
   // clang-format on
   return fields;

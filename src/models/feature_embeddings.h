@@ -29,7 +29,7 @@ struct FeatureField {
 };
 
 /// Every feature field, in the order their tables are registered and their vectors
-/// concatenated: user, movie, genre, tag, history, year.
+/// concatenated: user, movie, genre, tag, history, year, profile (the user's description).
 const std::vector<FeatureField>& feature_fields();
 
 /// The field vectors of one forward, [B, dim] each, in feature_fields() order.

@@ -203,8 +203,9 @@ class BprImpl : public RankerImpl {
 };
 
 // Two towers (YouTube DNN candidate generation, Covington et al. 2016; sampling-bias-corrected
-// softmax, Yi et al. 2019). User: id + mean of the history items' vectors; item: id + mean of
-// its genres + year. Each tower is a sum, or an MLP over the concatenation when model.hidden is
+// softmax, Yi et al. 2019). User: id + mean of the history items' vectors (+ mean of the
+// description tokens' vectors where the data describes its users); item: id + mean of its
+// genres + year. Each tower is a sum, or an MLP over the concatenation when model.hidden is
 // set; the outputs are L2-normalised and scored by dot product.
 class TwoTowerImpl : public RankerImpl {
  public:
@@ -220,6 +221,10 @@ class TwoTowerImpl : public RankerImpl {
     year_ = register_module("year", make_embedding(data.n_years + 1, d, 0.1));
     item_genres_ = register_buffer("item_genres", data.item_genres.clone());
     item_year_ = register_buffer("item_year", data.item_year.clone());
+    if (data.n_profile > 0) {
+      profile_ = register_module("profile", make_embedding(data.n_profile + 1, d, 0.1));
+      user_profile_ = register_buffer("user_profile", data.user_profile.clone());
+    }
     // Log of each item's share of the training interactions: its in-batch sampling rate.
     const std::vector<int64_t> counts = data.index.popularity();
     torch::Tensor c = torch::tensor(counts, torch::kLong).to(torch::kFloat).clamp_min(1);
@@ -227,8 +232,8 @@ class TwoTowerImpl : public RankerImpl {
     const auto& hidden = config.model.hidden;
     if (!hidden.empty()) {
       const auto& m = config.model;
-      user_mlp_ = register_module(
-          "user_mlp", make_tower(2 * d, hidden, m.activation, m.dropout, m.batch_norm, d));
+      user_mlp_ = register_module("user_mlp", make_tower((profile_ ? 3 : 2) * d, hidden,
+                                                         m.activation, m.dropout, m.batch_norm, d));
       item_mlp_ = register_module(
           "item_mlp", make_tower(3 * d, hidden, m.activation, m.dropout, m.batch_norm, d));
     }
@@ -284,7 +289,14 @@ class TwoTowerImpl : public RankerImpl {
     const torch::Tensor history =
         embedding_bag_mean(history_->weight, block.items, block.offsets, /*sparse=*/true);
     const torch::Tensor id = user_(block.users);
-    torch::Tensor out = user_mlp_ ? user_mlp_->forward(torch::cat({id, history}, 1)) : id + history;
+    std::vector<torch::Tensor> parts = {id, history};
+    if (profile_) {
+      const torch::Tensor ids = user_profile_.index_select(0, block.users);
+      parts.push_back(masked_mean(profile_(ids), ids));
+    }
+    torch::Tensor out = user_mlp_           ? user_mlp_->forward(torch::cat(parts, 1))
+                        : parts.size() == 2 ? id + history
+                                            : id + history + parts[2];
     return torch::nn::functional::normalize(out,
                                             torch::nn::functional::NormalizeFuncOptions().dim(1));
   }
@@ -303,9 +315,9 @@ class TwoTowerImpl : public RankerImpl {
   double temperature_ = 0.1;
   bool logq_ = true;
   torch::nn::Embedding user_{nullptr}, history_{nullptr}, item_{nullptr}, genre_{nullptr},
-      year_{nullptr};
+      year_{nullptr}, profile_{nullptr};
   torch::nn::Sequential user_mlp_{nullptr}, item_mlp_{nullptr};
-  torch::Tensor item_genres_, item_year_, log_q_, frozen_;
+  torch::Tensor item_genres_, item_year_, user_profile_, log_q_, frozen_;
 };
 
 // SASRec (Kang & McAuley 2018): causal self-attention over the user's latest L items; the last
@@ -397,9 +409,13 @@ class FeatureRankerImpl : public RankerImpl {
     spec.genre_len = static_cast<int>(data.item_genres.size(1));
     spec.history_len = static_cast<int>(length_);
     spec.use_year = config.features.use_year;
+    spec.n_profile = data.n_profile + 1;
+    spec.use_profile = data.n_profile > 0;
     model_ = register_module("model", make_model(config.model, spec, /*offset=*/0.0));
     item_genres_ = register_buffer("item_genres", data.item_genres.clone());
     item_year_ = register_buffer("item_year", data.item_year.clone());
+    if (spec.use_profile)
+      user_profile_ = register_buffer("user_profile", data.user_profile.clone());
   }
   bool trainable() const override { return true; }
   int64_t sequence_length() const override { return length_; }
@@ -463,13 +479,14 @@ class FeatureRankerImpl : public RankerImpl {
     batch.year = item_year_.index_select(0, items);
     batch.tags = torch::zeros({items.size(0), 0}, torch::kLong);
     batch.history = history;
+    if (user_profile_.defined()) batch.column("profile") = user_profile_.index_select(0, users);
     batch.target = torch::zeros({items.size(0)});
     return batch;
   }
 
   int64_t length_;
   RecModel model_{nullptr};
-  torch::Tensor item_genres_, item_year_;
+  torch::Tensor item_genres_, item_year_, user_profile_;
 };
 
 Ranker make_feature_ranker(const Config& config, const RankingData& data) {

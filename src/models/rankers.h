@@ -28,6 +28,11 @@ struct RankingData {
   /// (1..n_years, 0 = unknown) [n_items].
   torch::Tensor item_genres, item_year;
   int64_t n_genres = 0, n_years = 0;
+  /// Per user: the tokens of their description (user_tokens; 1..n_profile, 0 = padding)
+  /// [n_users, longest]; n_profile 0 when the data describes no user or
+  /// features.user_features is off (user_profile then undefined).
+  torch::Tensor user_profile;
+  int64_t n_profile = 0;
 };
 
 /// Users with their training items, as embedding_bag input: `items` flat, user j's items at

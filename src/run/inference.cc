@@ -48,6 +48,10 @@ Restored restore(Checkpoint ckpt, const std::string& data_dir) {
   const Config& config = r.ckpt.config;
   r.data = load_checkpoint_data(r.ckpt, data_dir);
   r.split = split_ratings(r.data.ratings, config.data);
+  if (config.train.task == "binary") {
+    drop_unlabelled(r.data.ratings, config.train.dislike_threshold, config.train.like_threshold,
+                    &r.split);
+  }
   r.features = std::make_unique<FeatureBuilder>(config.features, config.data.split);
   r.features->restore(r.ckpt.vocabs, r.data, r.split.train);
   r.spec = r.features->spec(config.data);
@@ -78,14 +82,16 @@ void append_number(std::string& text, double value) {
 }
 
 // userId,movieId[,rating],prediction rows: predict's output and evaluate --predictions.
-std::string predictions_csv(const std::vector<int64_t>& users, const std::vector<int64_t>& movies,
-                            const std::vector<float>* ratings, const std::vector<float>& scores) {
+// Ids as the data writes them (a csv log's string keys quoted when they need it).
+std::string predictions_csv(const MovieLens& names, const std::vector<int64_t>& users,
+                            const std::vector<int64_t>& movies, const std::vector<float>* ratings,
+                            const std::vector<float>& scores) {
   std::string text = ratings ? "userId,movieId,rating,prediction\n" : "userId,movieId,prediction\n";
   text.reserve(text.size() + users.size() * 32);
   for (size_t i = 0; i < users.size(); ++i) {
-    text += std::to_string(users[i]);
+    append_csv_field(text, names.name_of(users[i]));
     text += ',';
-    text += std::to_string(movies[i]);
+    append_csv_field(text, names.name_of(movies[i]));
     text += ',';
     if (ratings) {
       append_number(text, (*ratings)[i]);
@@ -97,9 +103,11 @@ std::string predictions_csv(const std::vector<int64_t>& users, const std::vector
   return text;
 }
 
-// A non-negative integer id from a CSV field; DataError naming file:line otherwise.
-int64_t parse_id(const std::string& text, const char* column, const std::string& file,
-                 int64_t line) {
+// An id from a CSV field: a non-negative number, or with `keys` (a csv log's data) any text,
+// as id_of_key maps it; DataError naming file:line otherwise.
+int64_t parse_id(const std::string& text, const char* column, const std::string& file, int64_t line,
+                 bool keys) {
+  if (keys && !text.empty()) return id_of_key(text);
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(text.c_str(), &end, 10);
@@ -112,7 +120,7 @@ int64_t parse_id(const std::string& text, const char* column, const std::string&
 
 }  // namespace
 
-std::vector<int64_t> read_user_ids(const std::string& path) {
+std::vector<int64_t> read_user_ids(const std::string& path, bool keys) {
   std::vector<int64_t> users;
   const std::string name = fs::path(path).filename().string();
   try {
@@ -120,7 +128,7 @@ std::vector<int64_t> read_user_ids(const std::string& path) {
     reader.read_header(io::ignore_extra_column, "userId");
     std::string text;
     while (reader.read_row(text)) {
-      users.push_back(parse_id(text, "userId", name, reader.get_file_line()));
+      users.push_back(parse_id(text, "userId", name, reader.get_file_line(), keys));
     }
   } catch (const io::error::base& e) {
     throw DataError(name + ": " + e.what());
@@ -132,8 +140,11 @@ std::string recommendations_csv(const std::vector<UserRecommendations>& lists) {
   std::string text = "userId,rank,movieId,score\n";
   for (const auto& list : lists) {
     for (size_t i = 0; i < list.items.size(); ++i) {
-      text += std::to_string(list.user) + "," + std::to_string(i + 1) + "," +
-              std::to_string(list.items[i].movie) + ",";
+      append_csv_field(text, list.user_id.empty() ? std::to_string(list.user) : list.user_id);
+      text += "," + std::to_string(i + 1) + ",";
+      append_csv_field(
+          text, list.items[i].id.empty() ? std::to_string(list.items[i].movie) : list.items[i].id);
+      text += ",";
       append_number(text, list.items[i].score);
       text += '\n';
     }
@@ -185,7 +196,7 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
       movies.push_back(ratings.movie[row]);
       stars.push_back(ratings.rating[row]);
     }
-    atomic_write_file(predictions, predictions_csv(users, movies, &stars, scores));
+    atomic_write_file(predictions, predictions_csv(r.data, users, movies, &stars, scores));
     spdlog::info("{} predictions of the {} split written to {}", rows->size(), split_name,
                  predictions);
   }
@@ -274,8 +285,9 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
     reader.read_header(io::ignore_extra_column, "userId", "movieId");
     std::string user_text, movie_text;
     while (reader.read_row(user_text, movie_text)) {
-      users.push_back(parse_id(user_text, "userId", name, reader.get_file_line()));
-      movies.push_back(parse_id(movie_text, "movieId", name, reader.get_file_line()));
+      const bool keys = r.data.format == "csv";
+      users.push_back(parse_id(user_text, "userId", name, reader.get_file_line(), keys));
+      movies.push_back(parse_id(movie_text, "movieId", name, reader.get_file_line(), keys));
     }
   } catch (const io::error::base& e) {
     throw DataError(name + ": " + e.what());
@@ -290,7 +302,8 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
   const Config& c = r.ckpt.config;
   TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
                   c.train.like_threshold, r.trainer->device());
-  const std::string text = predictions_csv(users, movies, nullptr, r.trainer->predict(data));
+  const std::string text =
+      predictions_csv(r.data, users, movies, nullptr, r.trainer->predict(data));
   if (output == "-" || output.empty()) {
     std::cout << text << std::flush;
   } else {
@@ -309,6 +322,7 @@ Recommendation recommendation(const MovieLens& data, int64_t movie_id, double sc
                               double predicted) {
   Recommendation rec;
   rec.movie = movie_id;
+  rec.id = data.name_of(movie_id);
   if (const Movie* movie = data.find_movie(movie_id)) {
     rec.title = movie->title;
     for (size_t g = 0; g < movie->genres.size(); ++g)
@@ -327,8 +341,8 @@ std::vector<Recommendation> recommend_one(Restored& r, int64_t user, int k) {
     if (ratings.user[i] == user) rated.insert(ratings.movie[i]);
   }
   if (rated.empty()) {
-    throw DataError("user " + std::to_string(user) + " has no ratings in " +
-                    r.ckpt.config.data.dir + "/ratings.csv");
+    throw DataError("user " + r.data.name_of(user) + " has no ratings in " +
+                    r.ckpt.config.data.dir);
   }
   if (r.features->vocabs().users.lookup(user) == Vocab<int64_t>::kUnknown) {
     spdlog::warn("user {} has no training ratings: scores are those of an unknown user", user);
@@ -378,7 +392,7 @@ std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::s
       if (it == row_of.end()) {
         ++unknown;
         if (users.size() == 1) {
-          throw DataError("user " + std::to_string(user) + " has no training interactions in " +
+          throw DataError("user " + r.data.name_of(user) + " has no training interactions in " +
                           "this model's data (interactions are ratings >= " +
                           std::to_string(r.ckpt.config.data.min_interaction_rating) +
                           " after the k-core filter)");
@@ -395,6 +409,7 @@ std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::s
   for (size_t j = 0; j < rows.size(); ++j) {
     UserRecommendations recs;
     recs.user = index.users[static_cast<size_t>(rows[j])];
+    recs.user_id = r.data.name_of(recs.user);
     for (size_t i = 0; i < lists[j].size(); ++i) {
       const auto movie = index.items[static_cast<size_t>(lists[j][i])];
       recs.items.push_back(recommendation(r.data, movie, scores[j][i], scores[j][i]));
@@ -406,12 +421,11 @@ std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::s
 
 }  // namespace
 
-std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoint,
-                                                     const std::string& data_dir,
-                                                     const std::vector<int64_t>& users, int k,
-                                                     const std::string& candidates) {
-  if (k <= 0) throw ConfigError("-k must be at least 1");
-  Checkpoint ckpt = load_checkpoint(checkpoint);
+namespace {
+
+std::vector<UserRecommendations> recommend_users(Checkpoint ckpt, const std::string& data_dir,
+                                                 const std::vector<int64_t>& users, int k,
+                                                 const std::string& candidates) {
   if (ckpt.config.train.task == "ranking") {
     return recommend_ranking(std::move(ckpt), data_dir, users, k, candidates);
   }
@@ -426,7 +440,7 @@ std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoi
   int64_t unknown = 0;
   for (int64_t user : wanted) {
     try {
-      out.push_back({user, recommend_one(r, user, k)});
+      out.push_back({user, r.data.name_of(user), recommend_one(r, user, k)});
     } catch (const DataError&) {
       if (wanted.size() == 1) throw;
       ++unknown;
@@ -434,6 +448,26 @@ std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoi
   }
   if (unknown > 0) spdlog::warn("{} users without ratings left out", unknown);
   return out;
+}
+
+}  // namespace
+
+std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoint,
+                                                     const std::string& data_dir,
+                                                     const std::vector<int64_t>& users, int k,
+                                                     const std::string& candidates) {
+  if (k <= 0) throw ConfigError("-k must be at least 1");
+  return recommend_users(load_checkpoint(checkpoint), data_dir, users, k, candidates);
+}
+
+std::vector<UserRecommendations> run_recommend_users_file(const std::string& checkpoint,
+                                                          const std::string& data_dir,
+                                                          const std::string& users_file, int k,
+                                                          const std::string& candidates) {
+  if (k <= 0) throw ConfigError("-k must be at least 1");
+  Checkpoint ckpt = load_checkpoint(checkpoint);
+  const bool keys = ckpt.config.data.format == "csv";
+  return recommend_users(std::move(ckpt), data_dir, read_user_ids(users_file, keys), k, candidates);
 }
 
 std::vector<Recommendation> run_recommend(const std::string& checkpoint,

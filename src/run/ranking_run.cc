@@ -16,6 +16,7 @@
 #include "base/random.h"
 #include "base/runtime.h"
 #include "base/signals.h"
+#include "data/features.h"
 #include "data/interactions.h"
 #include "dnnrec/error.h"
 #include "models/models.h"
@@ -82,6 +83,34 @@ void add_item_features(const MovieLens& data, RankingData& out) {
   out.n_years = static_cast<int64_t>(year_list.size());
 }
 
+// Each user's description tokens (features.user_features), from a vocabulary of the tokens of
+// the index's users (sorted, so the same data gives the same ids).
+void add_user_features(const MovieLens& data, const FeaturesConfig& features, RankingData& out) {
+  if (!features.user_features || data.users.empty()) return;
+  const auto& users = out.index.users;
+  std::vector<std::vector<std::string>> tokens(users.size());
+  std::set<std::string> names;
+  size_t width = 0;
+  for (size_t u = 0; u < users.size(); ++u) {
+    if (const UserInfo* user = data.find_user(users[u]))
+      tokens[u] = user_tokens(*user, features.zip_prefix);
+    names.insert(tokens[u].begin(), tokens[u].end());
+    width = std::max(width, tokens[u].size());
+  }
+  if (names.empty()) return;
+  const std::vector<std::string> list(names.begin(), names.end());
+  out.user_profile =
+      torch::zeros({static_cast<int64_t>(users.size()), static_cast<int64_t>(width)}, torch::kLong);
+  auto ids = out.user_profile.accessor<int64_t, 2>();
+  for (size_t u = 0; u < users.size(); ++u) {
+    for (size_t k = 0; k < tokens[u].size(); ++k) {
+      const auto at = std::lower_bound(list.begin(), list.end(), tokens[u][k]);
+      ids[static_cast<int64_t>(u)][static_cast<int64_t>(k)] = 1 + (at - list.begin());
+    }
+  }
+  out.n_profile = static_cast<int64_t>(list.size());
+}
+
 // The index's user and item of a rating row, built once for the passes below.
 class RowIndex {
  public:
@@ -142,7 +171,9 @@ void add_rated_exclusions(const Ratings& ratings, double threshold, const RowInd
 
 RankingData prepare_ranking(const Config& config, const MovieLens& data) {
   const DataConfig& d = config.data;
-  std::vector<int64_t> rows = interaction_rows(data.ratings, d.min_interaction_rating);
+  // An implicit log (no rating column) is all interactions.
+  const double threshold = data.implicit ? -INFINITY : d.min_interaction_rating;
+  std::vector<int64_t> rows = interaction_rows(data.ratings, threshold);
   const size_t interactions = rows.size();
   rows = k_core(data.ratings, rows, d.min_user_interactions, d.min_item_interactions);
   if (rows.empty()) {
@@ -171,6 +202,7 @@ RankingData prepare_ranking(const Config& config, const MovieLens& data) {
     add_rated_exclusions(data.ratings, d.min_interaction_rating, rows_of, out);
   }
   add_item_features(data, out);
+  add_user_features(data, config.features, out);
   spdlog::info(
       "ranking data: {} interactions (rating >= {}), {} after the {}/{}-core: {} users, {} "
       "items; split {} -> train {}, val {}, test {}",

@@ -42,6 +42,27 @@ std::string fingerprint(const Ratings& r) {
   return buffer;
 }
 
+void check_data_fits(const Config& config, const MovieLens& data) {
+  if (data.implicit && config.train.task != "ranking") {
+    throw ConfigError("train.task " + config.train.task + ": the log " + config.data.csv_events +
+                      " has no rating column (data.csv_rating is empty), so it is implicit "
+                      "feedback; use --task ranking, or name the rating column (a 0/1 label "
+                      "column with --task binary --set train.like_threshold=1)");
+  }
+  if (!data.timed) {
+    const std::string& split = config.data.split;
+    if (split == "temporal" || split == "leave-last") {
+      throw ConfigError("data.split " + split + ": the log " + config.data.csv_events +
+                        " has no timestamp column (data.csv_timestamp is empty); use random "
+                        "or random-per-user, or name the timestamp column");
+    }
+    if (config.features.history == "before") {
+      throw ConfigError("features.history before: the log " + config.data.csv_events +
+                        " has no timestamp column (data.csv_timestamp is empty)");
+    }
+  }
+}
+
 MovieLens load_data(const Config& config) {
   LoadOptions options;
   options.format = config.data.format;
@@ -49,8 +70,26 @@ MovieLens load_data(const Config& config) {
   options.min_rating = static_cast<float>(config.data.min_rating);
   options.max_rating = static_cast<float>(config.data.max_rating);
   options.cache = config.data.cache;
+  const DataConfig& d = config.data;
+  if (d.format == "csv") {
+    CsvSchema& s = options.csv;
+    s.events = d.csv_events;
+    s.delimiter = parse_delimiter(d.csv_delimiter);
+    s.header = d.csv_header;
+    s.user = d.csv_user;
+    s.item = d.csv_item;
+    s.rating = d.csv_rating;
+    s.timestamp = d.csv_timestamp;
+    s.items = d.csv_items;
+    s.item_key = d.csv_item_key;
+    s.item_features = parse_feature_columns(d.csv_item_features, "data.csv_item_features");
+    s.users = d.csv_users;
+    s.user_key = d.csv_user_key;
+    s.user_features = parse_feature_columns(d.csv_user_features, "data.csv_user_features");
+  }
   MovieLens data = load_movielens(config.data.dir, options);
   if (data.report.skipped > 0) spdlog::warn("{}", data.report.summary());
+  check_data_fits(config, data);
   return data;
 }
 

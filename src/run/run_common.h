@@ -23,6 +23,10 @@ std::string fingerprint(const Ratings& ratings);
 
 /// Loads config.data.dir with the data section's options; warns about skipped rows.
 MovieLens load_data(const Config& config);
+/// Throws ConfigError when the task or split needs what the data lacks: a rating column (an
+/// implicit log serves only the ranking task) or timestamps (temporal, leave-last, history
+/// before).
+void check_data_fits(const Config& config, const MovieLens& data);
 
 /// The data a checkpoint is read back with: sets its config's data.dir to `data_dir` (empty:
 /// the folder stored in the checkpoint), loads it, and warns when its ratings differ from the

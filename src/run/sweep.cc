@@ -23,6 +23,7 @@
 #include "base/random.h"
 #include "base/runtime.h"
 #include "base/signals.h"
+#include "data/csv_options.h"
 #include "dnnrec/error.h"
 
 namespace dnnrec {
@@ -164,13 +165,6 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
   ::close(out);
   ::close(err);
   return pid;
-}
-
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
 }
 
 std::string fixed(double v) {

@@ -120,6 +120,10 @@ void load_and_featurise(TrainRun& run) {
   run.data = load_data(config);
   run.result.skipped_rows = run.data.report.skipped;
   run.split = split_ratings(run.data.ratings, config.data);
+  if (config.train.task == "binary") {
+    drop_unlabelled(run.data.ratings, config.train.dislike_threshold, config.train.like_threshold,
+                    &run.split);
+  }
   run.features = std::make_unique<FeatureBuilder>(config.features, config.data.split);
   FeatureBuilder& features = *run.features;
   features.fit(run.data, run.split.train);

@@ -299,7 +299,9 @@ FeatureVocabs read_vocabs(torch::serialize::InputArchive& archive, const std::st
     for (int64_t id : tensor_ids(t)) (vocabs.*v.vocab).add(id);
   }
   for (const auto& v : string_vocabs()) {
-    for (const auto& s : read_strings(archive, std::string("vocab_") + v.name)) {
+    const std::string key = std::string("vocab_") + v.name;
+    if (v.optional && !archive.try_read(key + "_offsets", t, /*is_buffer=*/true)) continue;
+    for (const auto& s : read_strings(archive, key)) {
       (vocabs.*v.vocab).add(s);
     }
   }

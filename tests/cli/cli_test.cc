@@ -250,6 +250,9 @@ TEST(Cli, ShippedConfigsRunOnAnyMovieLensFolder) {
     const std::string run = t.dir.file("config-" + entry.path().stem().string());
     Config config;
     config.merge_yaml_file(entry.path().string());
+    // A config for one layout runs in that layout's tests (ctr-ml1m.yaml: MovieLensFormats,
+    // shop.yaml: EventLog).
+    if (config.data.format != "auto") continue;
     // A ranking config runs its own task; the others run both rating and binary.
     const std::vector<std::string> tasks = config.train.task == "ranking"
                                                ? std::vector<std::string>{"ranking"}

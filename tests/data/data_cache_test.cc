@@ -60,7 +60,7 @@ LoadOptions skip(bool cache) {
 MovieLens parse(const std::string& dir) { return dnnrec::load_movielens(dir, skip(false)); }
 
 std::string in_folder_cache(const std::string& dir) {
-  return dir + "/.dnnrec-cache/movielens-v3-movielens-csv.bin";
+  return dir + "/.dnnrec-cache/movielens-v4-movielens-csv.bin";
 }
 
 // Sets an environment variable for a scope.
@@ -247,7 +247,7 @@ TEST(DataCache, FallsBackToTheUserCacheFolder) {
   const MovieLensCache cache(dir, "movielens-csv", skip(true));
   ASSERT_EQ(cache.paths().size(), 2u);
   EXPECT_EQ(fs::path(cache.paths()[1]).parent_path(), fs::path(user.path()) / "dnnrec");
-  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v3-movielens-csv-", 0),
+  EXPECT_EQ(fs::path(cache.paths()[1]).filename().string().rfind("movielens-v4-movielens-csv-", 0),
             0u);
   EXPECT_TRUE(fs::exists(cache.paths()[1]));
   ASSERT_TRUE(cache.read().has_value());

@@ -206,6 +206,77 @@ TEST(Features, HeldOutRowsAreEncodedExactlyAsServedPairs) {
   }
 }
 
+TEST(Features, UserDescriptionsBecomeProfileTokens) {
+  // Ages in years fall into ml-1m's groups; its groups map to themselves.
+  EXPECT_EQ(age_group(7), 1);
+  EXPECT_EQ(age_group(18), 18);
+  EXPECT_EQ(age_group(24), 18);
+  EXPECT_EQ(age_group(34), 25);
+  EXPECT_EQ(age_group(49), 45);
+  EXPECT_EQ(age_group(55), 50);
+  EXPECT_EQ(age_group(73), 56);
+  for (int group : {1, 18, 25, 35, 45, 50, 56}) EXPECT_EQ(age_group(group), group);
+  EXPECT_EQ(age_group(0), 0);
+  const UserInfo user{5, "F", 29, "writer", "55117-1234"};
+  EXPECT_EQ(user_tokens(user, 2),
+            (std::vector<std::string>{"gender=F", "age=25", "occupation=writer", "zip=55"}));
+  EXPECT_EQ(user_tokens(user, 0).size(), 3u);  // zip_prefix 0: no zip
+  EXPECT_EQ(user_tokens(user, 20).back(), "zip=55117-1234");
+  // What is not known contributes nothing.
+  EXPECT_EQ(user_tokens(UserInfo{6, "", 0, "", "T8H1N"}, 3), (std::vector<std::string>{"zip=T8H"}));
+}
+
+// The profile field: every described user's tokens, from the training users' vocabulary, for
+// training rows, held-out rows and served pairs alike; a user without training ratings still
+// gets their description, a user the data does not describe gets none.
+TEST(Features, TheProfileColumnCarriesTheUsersDescription) {
+  LeakFixture f;
+  f.data.users = {{2, "M", 35, "lawyer", "10001"},
+                  {1, "F", 25, "writer", "55117"},
+                  {9, "F", 50, "doctor", "90210"}};  // no rating at all
+  for (size_t i = 0; i < f.data.users.size(); ++i) f.data.user_index[f.data.users[i].id] = i;
+  const FeatureBuilder builder = f.fitted();
+  const auto& v = builder.vocabs();
+  // Tokens of the training users (1, then 2: first seen in training), never user 9's own.
+  EXPECT_EQ(v.profile.keys(),
+            (std::vector<std::string>{"gender=F", "age=25", "occupation=writer", "zip=55",
+                                      "gender=M", "age=35", "occupation=lawyer", "zip=10"}));
+  const FeatureSpec spec = builder.spec(DataConfig{});
+  EXPECT_TRUE(spec.use_profile);
+  EXPECT_EQ(spec.n_profile, 10);
+  auto ids = [&](const std::vector<std::string>& tokens) {
+    Seq out;
+    for (const auto& t : tokens) out.push_back(v.profile.lookup(t));
+    return out;
+  };
+  const Seq user1 = ids({"gender=F", "age=25", "occupation=writer", "zip=55"});
+  const Seq user2 = ids({"gender=M", "age=35", "occupation=lawyer", "zip=10"});
+  Columns train = builder.transform_train(f.data, f.split.train);  // rows 0, 2, 4 (user 1), 5, 6
+  EXPECT_EQ(train.ids_of("profile", 0), user1);
+  EXPECT_EQ(train.ids_of("profile", 3), user2);
+  EXPECT_EQ(builder.transform(f.data, f.split.test).ids_of("profile", 0), user1);
+  // User 9: known tokens where the training users had them, unknown for the rest.
+  const int64_t unknown = Vocab<int64_t>::kUnknown;
+  EXPECT_EQ(builder.transform_pairs(f.data, {9}, {10}).ids_of("profile", 0),
+            (Seq{v.profile.lookup("gender=F"), unknown, unknown, unknown}));
+  EXPECT_EQ(builder.transform_pairs(f.data, {77}, {10}).ids_of("profile", 0), (Seq{0, 0, 0, 0}));
+  // The batch carries the column.
+  TensorData data(train, "rating", 4.0);
+  const torch::Tensor batch = data.slice(0, 5).column("profile");
+  ASSERT_EQ(batch.sizes(), torch::IntArrayRef({5, 4}));
+  EXPECT_EQ(Seq(batch[3].data_ptr<int64_t>(), batch[3].data_ptr<int64_t>() + 4), user2);
+  // features.user_features off, or data without descriptions: no profile field at all.
+  FeaturesConfig off;
+  off.user_features = false;
+  FeatureBuilder without(off, "temporal");
+  without.fit(f.data, f.split.train);
+  EXPECT_TRUE(without.vocabs().profile.keys().empty());
+  EXPECT_FALSE(without.spec(DataConfig{}).use_profile);
+  EXPECT_EQ(without.transform_pairs(f.data, {1}, {10}).ids_of("profile", 0), Seq{});
+  LeakFixture plain;
+  EXPECT_FALSE(plain.fitted().spec(DataConfig{}).use_profile);
+}
+
 TEST(Features, HistoryModeFollowsTheSplitAndRefusesBeforeWithRandom) {
   EXPECT_EQ(resolve_history_mode("auto", "random"), HistoryMode::kOthers);
   EXPECT_EQ(resolve_history_mode("auto", "temporal"), HistoryMode::kBefore);

@@ -92,6 +92,27 @@ TEST(Split, LeaveLastHoldsOutEachUsersLastTwo) {
   EXPECT_EQ(s.train, (std::vector<int64_t>{1, 3, 5}));
 }
 
+// The binary task's unlabelled middle (train.dislike_threshold): ratings strictly between the
+// two thresholds leave every part; the rest stay where the split put them.
+TEST(Split, DropUnlabelledLeavesOutTheMiddleRatings) {
+  Ratings r;
+  const std::vector<float> stars = {1, 2, 2.5f, 3, 3.5f, 4, 5, 3, 1, 4};
+  for (size_t i = 0; i < stars.size(); ++i) {
+    r.user.push_back(1);
+    r.movie.push_back(static_cast<int64_t>(i));
+    r.rating.push_back(stars[i]);
+    r.timestamp.push_back(static_cast<int64_t>(i));
+  }
+  Split s{{0, 1, 2, 3, 4}, {5, 6, 7}, {8, 9}};
+  Split kept = s;
+  drop_unlabelled(r, -1, 4, &kept);  // off
+  EXPECT_EQ(kept.train, s.train);
+  drop_unlabelled(r, 2, 4, &kept);
+  EXPECT_EQ(kept.train, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(kept.val, (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(kept.test, (std::vector<int64_t>{8, 9}));
+}
+
 TEST(Split, RejectsEmptyDataAndUnknownMethods) {
   DataConfig c;
   EXPECT_THROW(split_ratings(Ratings{}, c), DataError);

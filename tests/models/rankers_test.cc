@@ -142,9 +142,8 @@ TEST(Rankers, RecencyWeightedItemItemScoresTheLatestItemsByAge) {
 // then outscore every item of the other group, and with `missing_too` (negatives drawn from the
 // other group only, as bpr's and the feature models' here) so must the user's missing item of its
 // own group. In-batch negatives (two-tower) include that item, so there it is not checked.
-void expect_learns(const std::string& name, bool missing_too) {
-  const RankingData d = planted();
-  Config c;
+// Trains `name` 300 steps on every training pair of `d`, negatives from the other group.
+Ranker train_planted(const RankingData& d, const std::string& name, Config& c) {
   c.train.task = "ranking";
   c.model.name = name;
   c.model.embedding_dim = 8;
@@ -161,11 +160,11 @@ void expect_learns(const std::string& name, bool missing_too) {
   }
   torch::manual_seed(1);
   Ranker model = make_ranker(c, d);
-  ASSERT_TRUE(model->trainable());
+  EXPECT_TRUE(model->trainable());
   const bool per_example = ranker_loss(name) != "sampled-softmax";
   ModelOptimizer optimizer(c.train, *model);
   std::vector<int64_t> users, items;
-  for (int64_t u = 0; u < 6; ++u) {
+  for (int64_t u = 0; u < d.index.n_users(); ++u) {
     for (int64_t item : d.index.train[u]) {
       users.push_back(u);
       items.push_back(item);
@@ -194,8 +193,15 @@ void expect_learns(const std::string& name, bool missing_too) {
     optimizer.step();
   }
   EXPECT_LT(last, first) << name;
-  torch::NoGradGuard no_grad;
   model->eval();
+  return model;
+}
+
+void expect_learns(const std::string& name, bool missing_too) {
+  const RankingData d = planted();
+  Config c;
+  Ranker model = train_planted(d, name, c);
+  torch::NoGradGuard no_grad;
   model->freeze_items(true);
   const std::vector<int64_t> all = {0, 1, 2, 3, 4, 5};
   const int64_t length = model->sequence_length();
@@ -211,6 +217,43 @@ void expect_learns(const std::string& name, bool missing_too) {
         EXPECT_GT(scores[u][item].item<float>(), scores[u][(1 - u % 2) * 3 + other].item<float>())
             << name << " user " << u << " item " << item;
       }
+    }
+  }
+}
+
+// Users 6 and 7 have no training item, only a description naming their group, as users 0..5
+// have: the models that read descriptions (two-tower's user tower, the feature models' profile
+// field) score the cold users' group above the other, which their untrained ids and empty
+// histories cannot.
+TEST(Rankers, DescriptionsScoreAColdUsersGroupAboveTheOther) {
+  RankingData d = planted();
+  for (int64_t u = 6; u < 8; ++u) {
+    d.index.users.push_back(100 + u);
+    d.index.train.emplace_back();
+    d.train_sequence.emplace_back();
+  }
+  d.index.val.resize(8);
+  d.index.test.resize(8);
+  d.user_profile = torch::zeros({8, 2}, torch::kLong);
+  for (int64_t u = 0; u < 8; ++u) d.user_profile[u][0] = 1 + u % 2;  // token "group"; one pad
+  d.n_profile = 2;
+  for (const char* name : {"two-tower", "dnn", "deepfm"}) {
+    SCOPED_TRACE(name);
+    Config c;
+    Ranker model = train_planted(d, name, c);
+    // The description is a parameter of the model.
+    bool has_profile = false;
+    for (const auto& p : model->named_parameters()) {
+      has_profile |= p.key().find("profile") != std::string::npos;
+    }
+    EXPECT_TRUE(has_profile);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor scores =
+        model->score(user_block(d, {6, 7}, "val", model->sequence_length()));
+    for (int64_t u = 6; u < 8; ++u) {
+      const torch::Tensor own = scores[u - 6].slice(0, (u % 2) * 3, (u % 2) * 3 + 3);
+      const torch::Tensor other = scores[u - 6].slice(0, (1 - u % 2) * 3, (1 - u % 2) * 3 + 3);
+      EXPECT_GT(own.mean().item<float>(), other.mean().item<float>()) << "user " << u;
     }
   }
 }
