@@ -1,9 +1,14 @@
-// Comparing two loaded MovieLens folders field by field, for the loader and cache tests.
+// Comparing two loaded MovieLens folders field by field, for the loader and cache tests, and
+// training a small model on a folder, for the layout tests.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+#include <string>
+
 #include "data/movielens.h"
+#include "test_util.h"
 
 namespace dnnrec::testing {
 
@@ -16,6 +21,7 @@ inline void expect_same_users(const MovieLens& a, const MovieLens& b) {
     EXPECT_EQ(a.users[i].age, b.users[i].age);
     EXPECT_EQ(a.users[i].occupation, b.users[i].occupation);
     EXPECT_EQ(a.users[i].zip, b.users[i].zip);
+    EXPECT_EQ(a.users[i].attributes, b.users[i].attributes);
   }
   EXPECT_EQ(a.user_index, b.user_index);
 }
@@ -43,17 +49,32 @@ inline void expect_same_data(const MovieLens& a, const MovieLens& b) {
   }
 }
 
-/// Every field of two loads: the data, movie_index, users, the layout, the bad-row report and
-/// dir.
+/// Every field of two loads: the data, movie_index, users, the layout, a log's flags and id
+/// names, the bad-row report and dir.
 inline void expect_same_load(const MovieLens& a, const MovieLens& b) {
   EXPECT_EQ(a.dir, b.dir);
   expect_same_data(a, b);
   EXPECT_EQ(a.movie_index, b.movie_index);
   expect_same_users(a, b);
   EXPECT_EQ(a.format, b.format);
+  EXPECT_EQ(a.implicit, b.implicit);
+  EXPECT_EQ(a.timed, b.timed);
+  EXPECT_EQ(a.names, b.names);
   EXPECT_EQ(a.report.skipped, b.report.skipped);
   EXPECT_EQ(a.report.examples, b.report.examples);
   EXPECT_EQ(a.report.per_file, b.report.per_file);
+}
+
+/// `dnnrec train ARGS` with a small, fast model (2 epochs, 16 hidden units, 8-dimensional
+/// embeddings; ARGS come last, so they may override these), as its --json result; null after a
+/// failed expectation when the run fails.
+inline nlohmann::json train_small_json(const std::string& args) {
+  const Shell run = shell(
+      "train --epochs 2 --hidden 16 --embedding-dim 8 --threads 2 --batch-size 256"
+      " --set output.plots=false -q --json " +
+      args);
+  EXPECT_EQ(run.code, 0) << run.err;
+  return run.code == 0 ? nlohmann::json::parse(run.out) : nlohmann::json();
 }
 
 }  // namespace dnnrec::testing

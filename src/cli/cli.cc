@@ -359,13 +359,13 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
     char buffer[96];
     out << "rank  movieId   score  predicted  title\n";
     for (size_t i = 0; i < recs.size(); ++i) {
-      const std::string& id = recs[i].id;
-      std::snprintf(buffer, sizeof(buffer), "%4zu  %*s", i + 1,
-                    static_cast<int>(std::max<size_t>(7, id.size())), "");
-      std::string line = buffer;
-      line.replace(line.size() - id.size(), id.size(), id);
+      // The id right-aligned in 7 columns, a longer one (a csv log's key) whole.
+      std::string id = recs[i].id;
+      if (id.size() < 7) id.insert(0, 7 - id.size(), ' ');
+      std::snprintf(buffer, sizeof(buffer), "%4zu  ", i + 1);
+      out << buffer << id;
       std::snprintf(buffer, sizeof(buffer), "  %6.3f  %9.3f  ", recs[i].score, recs[i].predicted);
-      out << line << buffer << recs[i].title << "\n";
+      out << buffer << recs[i].title << "\n";
     }
   }
   return kExitOk;

@@ -464,8 +464,7 @@ MovieLensCache::MovieLensCache(const std::string& dir, const std::string& format
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
-  const FormatFiles files =
-      format == "csv" ? FormatFiles{options.csv.files(), {}} : movielens_format_files(format);
+  const FormatFiles files = movielens_format_files(format, options);
   const std::string tag =
       format == "csv" ? "csv-" + hex64(hash_of(options.csv.fingerprint())).substr(0, 12) : format;
   size_t slot = 0;

@@ -118,18 +118,15 @@ namespace {
 // for count, NUL bytes, quotes and UTF-8, with the file:line rules of the MovieLens loaders.
 class LogFile {
  public:
-  LogFile(const std::string& dir, const std::string& file, const CsvSchema& schema,
-          const LoadOptions& options, LoadReport* report)
+  /// `file` (relative to `dir`) of the log options.csv describes; check_movielens_folder has
+  /// checked that it exists.
+  LogFile(const std::string& dir, const std::string& file, const LoadOptions& options,
+          LoadReport* report)
       : path_((fs::path(dir) / file).string()),
         name_(fs::path(file).filename().string()),
-        schema_(schema),
+        schema_(options.csv),
         options_(options),
-        report_(report) {
-    std::error_code ec;
-    if (!fs::exists(path_, ec)) {
-      throw DataError("data folder '" + dir + "' has no " + file + " (data.format csv)");
-    }
-  }
+        report_(report) {}
 
   const std::string& name() const { return name_; }
 
@@ -287,42 +284,32 @@ struct FeatureReader {
   }
 };
 
-void load_items(const std::string& dir, const CsvSchema& s, const LoadOptions& options,
-                MovieLens* ml) {
-  LogFile file(dir, s.items, s, options, &ml->report);
-  file.open();
-  const size_t key = file.column(s.item_key, "data.csv_item_key");
-  const FeatureReader features(file, s.item_features, "data.csv_item_features");
-  file.read([&](RowRules& rules, char* const*, const std::vector<std::string>& fields) {
-    int64_t id;
-    if (!key_of(rules, fields, key, s.item_key.c_str(), ml, &id)) return;
-    if (ml->movie_index.count(id)) {
-      rules.bad_row("item '" + fields[key] + "' appears twice in " + file.name());
-      return;
-    }
-    ml->movie_index.emplace(id, ml->movies.size());
-    ml->movies.push_back(Movie{id, fields[key], features.tokens(fields), 0});
-  });
-}
+// A feature file of the log (items or users): its key and feature columns.
+struct FeatureFile {
+  const std::string& file;
+  const std::string& key;
+  const std::vector<CsvFeatureColumn>& features;
+  const char* kind;  ///< "item" | "user": the data.csv_<kind>_* keys that name the columns
+};
 
-void load_users(const std::string& dir, const CsvSchema& s, const LoadOptions& options,
-                MovieLens* ml) {
-  LogFile file(dir, s.users, s, options, &ml->report);
+// Calls add(id, key, tokens) for every row of a feature file whose key `index` does not hold
+// yet; a repeated key is a bad row naming the file.
+template <typename Add>
+void read_feature_file(const std::string& dir, const FeatureFile& f, const LoadOptions& options,
+                       const std::unordered_map<int64_t, size_t>& index, MovieLens* ml, Add&& add) {
+  LogFile file(dir, f.file, options, &ml->report);
   file.open();
-  const size_t key = file.column(s.user_key, "data.csv_user_key");
-  const FeatureReader features(file, s.user_features, "data.csv_user_features");
+  const std::string keys = std::string("data.csv_") + f.kind;
+  const size_t key = file.column(f.key, keys + "_key");
+  const FeatureReader features(file, f.features, keys + "_features");
   file.read([&](RowRules& rules, char* const*, const std::vector<std::string>& fields) {
     int64_t id;
-    if (!key_of(rules, fields, key, s.user_key.c_str(), ml, &id)) return;
-    if (ml->user_index.count(id)) {
-      rules.bad_row("user '" + fields[key] + "' appears twice in " + file.name());
+    if (!key_of(rules, fields, key, f.key.c_str(), ml, &id)) return;
+    if (index.count(id)) {
+      rules.bad_row(std::string(f.kind) + " '" + fields[key] + "' appears twice in " + file.name());
       return;
     }
-    UserInfo user;
-    user.id = id;
-    user.attributes = features.tokens(fields);
-    ml->user_index.emplace(id, ml->users.size());
-    ml->users.push_back(std::move(user));
+    add(id, fields[key], features.tokens(fields));
   });
 }
 
@@ -371,8 +358,15 @@ MovieLens load_event_log(const std::string& dir, const LoadOptions& options) {
   ml.format = "csv";
   ml.implicit = s.rating.empty();
   ml.timed = !s.timestamp.empty();
-  if (!s.items.empty()) load_items(dir, s, options, &ml);
-  LogFile events(dir, s.events, s, options, &ml.report);
+  if (!s.items.empty()) {
+    read_feature_file(dir, {s.items, s.item_key, s.item_features, "item"}, options, ml.movie_index,
+                      &ml,
+                      [&](int64_t id, const std::string& key, std::vector<std::string> tokens) {
+                        ml.movie_index.emplace(id, ml.movies.size());
+                        ml.movies.push_back(Movie{id, key, std::move(tokens), 0});
+                      });
+  }
+  LogFile events(dir, s.events, options, &ml.report);
   events.open();
   const size_t user = events.column(s.user, "data.csv_user");
   const size_t item = events.column(s.item, "data.csv_item");
@@ -398,8 +392,7 @@ MovieLens load_event_log(const std::string& dir, const LoadOptions& options) {
     if (ml.timed) {
       if (!rules.integer(f, time, &t)) return;
       if (!timestamp_in_range(t)) {
-        rules.bad_row("column '" + s.timestamp + "': " + std::to_string(t) + " is outside [0, " +
-                      std::to_string(kMaxTimestamp) + ") (Unix seconds)");
+        rules.bad_row(timestamp_message(t, s.timestamp));
         return;
       }
     }
@@ -421,7 +414,16 @@ MovieLens load_event_log(const std::string& dir, const LoadOptions& options) {
     ml.movie_index.emplace(r.movie[k], ml.movies.size());
     ml.movies.push_back(Movie{r.movie[k], ml.name_of(r.movie[k]), {}, 0});
   }
-  if (!s.users.empty()) load_users(dir, s, options, &ml);
+  if (!s.users.empty()) {
+    read_feature_file(dir, {s.users, s.user_key, s.user_features, "user"}, options, ml.user_index,
+                      &ml, [&](int64_t id, const std::string&, std::vector<std::string> tokens) {
+                        UserInfo user;
+                        user.id = id;
+                        user.attributes = std::move(tokens);
+                        ml.user_index.emplace(id, ml.users.size());
+                        ml.users.push_back(std::move(user));
+                      });
+  }
   return ml;
 }
 

@@ -225,19 +225,11 @@ std::string check_movielens_folder(const std::string& dir, const LoadOptions& op
                       kFetchHint);
     }
   }
-  if (format == "csv") {
-    for (const std::string& file : options.csv.files()) {
-      if (!fs::exists(root / file, ec)) {
-        throw DataError("data folder '" + dir + "' has no " + file +
-                        " (data.format csv: data.csv_events, data.csv_items, data.csv_users)");
-      }
-    }
-    return format;
-  }
-  for (const std::string& file : movielens_format_files(format).required) {
+  for (const std::string& file : movielens_format_files(format, options).required) {
     if (!fs::exists(root / file, ec)) {
       throw DataError("data folder '" + dir + "' has no " + file + " (data.format " + format +
-                      "): " + kFetchHint);
+                      (format == "csv" ? ": data.csv_events, data.csv_items, data.csv_users)"
+                                       : "): " + std::string(kFetchHint)));
     }
   }
   return format;

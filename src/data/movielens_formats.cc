@@ -261,7 +261,8 @@ std::string detect_movielens_format(const std::string& dir) {
   return "";
 }
 
-FormatFiles movielens_format_files(const std::string& format) {
+FormatFiles movielens_format_files(const std::string& format, const LoadOptions& options) {
+  if (format == "csv") return {options.csv.files(), {}};
   if (format == "movielens-csv") return {{"ratings.csv", "movies.csv"}, {"tags.csv", "links.csv"}};
   if (format == "ml-100k") return {{"u.data", "u.item"}, {"u.user"}};
   if (format == "ml-1m") return {{"ratings.dat", "movies.dat"}, {"users.dat"}};

@@ -26,7 +26,8 @@ struct FormatFiles {
   std::vector<std::string> required;
   std::vector<std::string> optional;
 };
-FormatFiles movielens_format_files(const std::string& format);
+/// csv: the files options.csv names, all required.
+FormatFiles movielens_format_files(const std::string& format, const LoadOptions& options);
 
 /// Parses a folder in one of the older layouts (ml-100k, ml-1m, ml-10m).
 MovieLens parse_legacy_movielens(const std::string& dir, const std::string& format,

@@ -82,8 +82,8 @@ constexpr int64_t kMaxTimestamp = 4102444800;  // 2100-01-01
 
 inline bool timestamp_in_range(int64_t t) { return t >= 0 && t < kMaxTimestamp; }
 
-inline std::string timestamp_message(int64_t t) {
-  return "column 'timestamp': " + std::to_string(t) + " is outside [0, " +
+inline std::string timestamp_message(int64_t t, const std::string& column = "timestamp") {
+  return "column '" + column + "': " + std::to_string(t) + " is outside [0, " +
          std::to_string(kMaxTimestamp) + ") (1970 to 2100)";
 }
 

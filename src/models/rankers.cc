@@ -294,9 +294,12 @@ class TwoTowerImpl : public RankerImpl {
       const torch::Tensor ids = user_profile_.index_select(0, block.users);
       parts.push_back(masked_mean(profile_(ids), ids));
     }
-    torch::Tensor out = user_mlp_           ? user_mlp_->forward(torch::cat(parts, 1))
-                        : parts.size() == 2 ? id + history
-                                            : id + history + parts[2];
+    torch::Tensor out = parts[0];
+    if (user_mlp_) {
+      out = user_mlp_->forward(torch::cat(parts, 1));
+    } else {
+      for (size_t k = 1; k < parts.size(); ++k) out = out + parts[k];
+    }
     return torch::nn::functional::normalize(out,
                                             torch::nn::functional::NormalizeFuncOptions().dim(1));
   }

@@ -15,6 +15,7 @@
 #include "data/movielens_formats.h"
 #include "data/sample.h"
 #include "dnnrec/error.h"
+#include "movielens_testing.h"
 #include "test_util.h"
 
 namespace dnnrec {
@@ -119,14 +120,9 @@ TEST(EventLog, ALogWithStringIdsAndFeaturesLoads) {
   ASSERT_NE(ml.find_user(alice), nullptr);
   EXPECT_EQ(ml.find_user(alice)->attributes, (std::vector<std::string>{"country=FR"}));
   // The cache gives back the same, names and flags included.
-  const MovieLens first = load_log(tmp.path(), s, BadRowPolicy::kFail, /*cache=*/true);
-  const MovieLens cached = load_log(tmp.path(), s, BadRowPolicy::kFail, /*cache=*/true);
+  testing::expect_same_load(load_log(tmp.path(), s, BadRowPolicy::kFail, /*cache=*/true), ml);
   EXPECT_TRUE(fs::exists(tmp.file(".dnnrec-cache")));
-  EXPECT_EQ(cached.ratings.user, ml.ratings.user);
-  EXPECT_EQ(cached.names, ml.names);
-  EXPECT_TRUE(cached.implicit);
-  EXPECT_EQ(cached.find_user(alice)->attributes, ml.find_user(alice)->attributes);
-  EXPECT_EQ(cached.find_movie(sku1)->genres, ml.find_movie(sku1)->genres);
+  testing::expect_same_load(load_log(tmp.path(), s, BadRowPolicy::kFail, /*cache=*/true), ml);
   // Another schema of the same files is another cache: with a rating column ... there is
   // none here, so naming one is an error, not a stale cache.
   CsvSchema rated = s;
@@ -241,15 +237,6 @@ TEST(EventLog, TasksAndSplitsTheLogCannotServeAreRefused) {
   EXPECT_NE(last.err.find("has no timestamp column"), std::string::npos) << last.err;
 }
 
-nlohmann::json train_json(const std::string& args) {
-  const testing::Shell run =
-      testing::shell("train " + args +
-                     " --epochs 2 --hidden 16 --embedding-dim 8 --threads 2 --batch-size 256"
-                     " --set output.plots=false -q --json");
-  EXPECT_EQ(run.code, 0) << run.err;
-  return run.code == 0 ? nlohmann::json::parse(run.out) : nlohmann::json();
-}
-
 // The sample's ratings as a log (numeric ids, the genres as a multi-valued item column) train
 // to exactly the metrics of the MovieLens folder they came from.
 TEST(EventLog, TheSameRatingsAsALogTrainToIdenticalMetrics) {
@@ -273,9 +260,9 @@ TEST(EventLog, TheSameRatingsAsALogTrainToIdenticalMetrics) {
   write_file(tmp.file("log/events.csv"), events);
   write_file(tmp.file("log/items.csv"), items);
   const std::string common = " --set features.use_year=false --split temporal";
-  const nlohmann::json base =
-      train_json("--data " + tmp.file("ml") + " --out " + tmp.file("run-ml") + common);
-  const nlohmann::json log = train_json(
+  const nlohmann::json base = testing::train_small_json("--data " + tmp.file("ml") + " --out " +
+                                                        tmp.file("run-ml") + common);
+  const nlohmann::json log = testing::train_small_json(
       "--data " + tmp.file("log") + " --out " + tmp.file("run-log") + common +
       " --set data.format=csv --set data.csv_delimiter=';' --set data.csv_user=uid"
       " --set data.csv_item=mid --set data.csv_rating=stars --set data.csv_timestamp=when"
@@ -297,8 +284,8 @@ TEST(EventLog, TheShopSampleTrainsAndRecommendsByItsOwnIds) {
   EXPECT_TRUE(fs::exists(dir + "/events.csv"));
   EXPECT_FALSE(fs::exists(dir + "/ratings.csv"));
   const std::string config = std::string(DNNREC_SOURCE_DIR) + "/configs/shop.yaml";
-  const nlohmann::json result =
-      train_json("--config " + config + " --data " + dir + " --out " + tmp.file("run"));
+  const nlohmann::json result = testing::train_small_json("--config " + config + " --data " + dir +
+                                                          " --out " + tmp.file("run"));
   ASSERT_FALSE(result.is_null());
   EXPECT_GT(result["test"]["ndcg@10"].get<double>(), 0.0);
   const testing::Shell recs = testing::shell("recommend --checkpoint " + tmp.file("run/best.pt") +

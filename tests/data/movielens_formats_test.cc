@@ -37,13 +37,7 @@ MovieLens load(const std::string& dir, const std::string& format = "auto",
 
 nlohmann::json train_json(const std::string& data, const std::string& out,
                           const std::string& flags = "") {
-  const testing::Shell run =
-      testing::shell("train --data " + data + " --out " + out +
-                     " --epochs 2 --hidden 16 --embedding-dim 8 --threads 2 --batch-size 256"
-                     " --set output.plots=false -q --json " +
-                     flags);
-  EXPECT_EQ(run.code, 0) << run.err;
-  return nlohmann::json::parse(run.out);
+  return testing::train_small_json("--data " + data + " --out " + out + " " + flags);
 }
 
 // One sample (ml-100k's: whole stars, its 19 genres, users described) written in every layout:
