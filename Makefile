@@ -39,9 +39,11 @@ test-cpu-paths: build data
 # MovieLens-size trainings of the rankers (their models run in the planted-groups tests,
 # Rankers.*, their run loop in Resume.RankingRun... and RankingRun.LearningRate...); and the
 # trainings of every MovieLens layout and of the csv log (the tests that only parse stay, and
-# the profile field runs sanitized in Features.TheProfileColumn... and Rankers.Descriptions...).
+# the profile field runs sanitized in Features.TheProfileColumn... and Rankers.Descriptions...);
+# and the export of every model (its code runs sanitized in Export.TheRepository... and
+# Export.Refuses...).
 # Together about 7 of the suite's 16 sanitized minutes. `make test` runs them all; SANITIZE_SKIP= runs everything.
-SANITIZE_SKIP ?= ^(Distributed\.(AnInterruptedGroup|AKilledRank|WorldSizeOne)|Sweep\.(EverySubcommandsJson|SigkillPartway|EvaluateTakes|TheExampleShellLoop)|Resume\.(SigintMidEpoch|SigkillBetweenEpochs)|Plots\.|RankingRun\.(FeatureModels|TrainedRankersBeat)|MovieLensFormats\.(EveryLayoutLoads|GroupLensFolders|UserFeaturesHelp|TheCtrConfig)|EventLog\.(TheSameRatings|TheShopSample))
+SANITIZE_SKIP ?= ^(Distributed\.(AnInterruptedGroup|AKilledRank|WorldSizeOne)|Sweep\.(EverySubcommandsJson|SigkillPartway|EvaluateTakes|TheExampleShellLoop)|Resume\.(SigintMidEpoch|SigkillBetweenEpochs)|Plots\.|RankingRun\.(FeatureModels|TrainedRankersBeat)|MovieLensFormats\.(EveryLayoutLoads|GroupLensFolders|UserFeaturesHelp|TheCtrConfig)|EventLog\.(TheSameRatings|TheShopSample)|Export\.(EveryRatingModel|EveryRankingModel|FaissOver))
 sanitize: deps data
 	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DDNNREC_SANITIZE=ON
 	cmake --build $(SANITIZE_BUILD) -j $(JOBS)

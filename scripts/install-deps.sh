@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   libtorch-dev libopenblas0-openmp libcxxopts-dev libfccp-dev libspdlog-dev libyaml-cpp-dev
   libgtest-dev nlohmann-json3-dev libgloo-dev cmake ninja-build ccache g++ unzip curl python3-torch
-  python3-matplotlib clang
+  python3-matplotlib python3-faiss clang
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -143,6 +143,32 @@ std::vector<UserRecommendations> run_recommend_users_file(const std::string& che
 /// Lists as CSV: userId,rank,movieId,score (rank from 1; scores with 9 significant digits).
 std::string recommendations_csv(const std::vector<UserRecommendations>& lists);
 
+/// What `dnnrec export` wrote.
+struct ExportResult {
+  std::string format;  ///< torchscript | embeddings
+  std::string model;
+  std::string name;  ///< the Triton model name (folder under out_dir)
+  std::string out_dir;
+  std::vector<std::string> files;
+  std::string to_json() const;
+};
+
+/// Exports a checkpoint (data_dir empty: the folder stored in it). format "torchscript":
+/// out_dir/<name>/1/model.pt, a TorchScript module built in C++ whose forward(user_ids,
+/// movie_ids) (int64 raw ids) returns what `dnnrec predict` returns for a rating or binary model
+/// and the scores `recommend` ranks by for a ranking model, which also has recommend(user_id, k)
+/// -> (movie ids, scores), `recommend`'s list; and out_dir/<name>/config.pbtxt for Triton's
+/// pytorch_libtorch backend. name empty: "dnnrec-<model>". format "embeddings": users.npy,
+/// items.npy (float32; a user's inner products rank the items as the model does), users.tsv and
+/// items.tsv (row -> id) and embeddings.json, for the models of embedding_models().
+ExportResult run_export(const std::string& checkpoint, const std::string& data_dir,
+                        const std::string& format, const std::string& out_dir,
+                        const std::string& name = "");
+
+/// The models `export --format embeddings` takes: mf (rating and binary task) and the ranking
+/// task's dot-product models.
+const std::vector<std::string>& embedding_models();
+
 /// A description of a checkpoint (format, config, vocabulary sizes, epoch, metrics) as JSON.
 std::string checkpoint_info_json(const std::string& checkpoint);
 

@@ -371,6 +371,39 @@ int recommend(std::vector<std::string> args, std::ostream& out) {
   return kExitOk;
 }
 
+int export_model(std::vector<std::string> args, std::ostream& out) {
+  Command cmd("export",
+              "Export a checkpoint for serving: a TorchScript module in Triton's layout, or "
+              "user and item vectors for nearest-neighbour search.");
+  cmd.add_checkpoint_flags("Checkpoint file (or run directory)", "FILE");
+  cmd.add("format",
+          "torchscript (DIR/NAME/1/model.pt + DIR/NAME/config.pbtxt; every model) | embeddings "
+          "(users.npy, items.npy, users.tsv, items.tsv: mf, bpr, two-tower, sasrec); default "
+          "torchscript",
+          "torchscript|embeddings");
+  cmd.add("out", "Folder to write into (a Triton model repository for torchscript)", "DIR");
+  cmd.add("name", "The model's name in the repository (default: dnnrec-<model>)", "NAME");
+  cmd.add_flag("json", "Print one JSON object (files written) to stdout");
+  const auto parsed = cmd.start(args, out);
+  if (!parsed) return kExitOk;
+  const cxxopts::ParseResult& r = *parsed;
+  const auto checkpoints = checkpoints_of(require(r, "checkpoint", "export"));
+  if (checkpoints.size() != 1) {
+    throw ConfigError("export: " + get(r, "checkpoint") + " holds " +
+                      std::to_string(checkpoints.size()) +
+                      " checkpoints (several seeds or a sweep); give one checkpoint file");
+  }
+  const ExportResult result =
+      run_export(checkpoints.front(), get(r, "data"), get(r, "format", "torchscript"),
+                 require(r, "out", "export"), get(r, "name"));
+  if (r["json"].as<bool>()) {
+    out << result.to_json() << "\n";
+  } else {
+    for (const auto& file : result.files) out << file << "\n";
+  }
+  return kExitOk;
+}
+
 int info(std::vector<std::string> args, std::ostream& out) {
   Command cmd("info", "Describe a checkpoint: format, model, data, epoch, metrics, config.");
   cmd.add_checkpoint_flags("Checkpoint file", "FILE", /*data=*/false);
@@ -556,6 +589,7 @@ const Subcommand kSubcommands[] = {
     {"predict", "score (userId, movieId) pairs from a CSV", predict},
     {"recommend", "top-k movies a user has not rated", recommend},
     {"info", "describe a checkpoint", info},
+    {"export", "a checkpoint as TorchScript (Triton layout) or as embeddings (.npy)", export_model},
     {"sample", "write a small synthetic dataset in MovieLens layout", sample},
     {"config", "print the effective config (YAML) or the table of every key (--markdown)", config},
 };

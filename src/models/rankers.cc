@@ -115,8 +115,13 @@ class ItemItemImpl : public RankerImpl {
   void fit(const RankingData& data) override { weights_.copy_(weights_fn_(data)); }
   int64_t sequence_length() const override { return length_; }
   torch::Tensor score(const UserBlock& block) override {
+    return torch::matmul(user_factors(block), weights_);
+  }
+  // The user's row: their training items, 1 each; with recency_tau, their latest `length` items
+  // weighted by recency.
+  torch::Tensor user_factors(const UserBlock& block) override {
     const int64_t n_items = weights_.size(0);
-    if (length_ == 0) return torch::matmul(block.dense(n_items), weights_);
+    if (length_ == 0) return block.dense(n_items);
     // block.sequence is right-aligned (newest last) with item + 1, 0 = padding: column c is the
     // (L - 1 - c)-th newest item.
     const int64_t b = block.sequence.size(0), l = block.sequence.size(1);
@@ -124,8 +129,9 @@ class ItemItemImpl : public RankerImpl {
     const torch::Tensor weight = torch::exp(-age / recency_tau_).unsqueeze(0).expand({b, l});
     torch::Tensor row = torch::zeros({b, n_items + 1}, torch::kFloat);
     row.scatter_add_(1, block.sequence, weight);
-    return torch::matmul(row.slice(1, 1), weights_);
+    return row.slice(1, 1);
   }
+  torch::Tensor item_factors() override { return weights_; }
 
  private:
   WeightsFn weights_fn_;
@@ -184,6 +190,9 @@ class BprImpl : public RankerImpl {
     // One pass over the [B, n_items] result: at full-catalogue scale, memory traffic is the cost.
     return torch::addmm(bias_->weight.t(), user_(block.users), item_->weight.t());
   }
+  torch::Tensor user_factors(const UserBlock& block) override { return user_(block.users); }
+  torch::Tensor item_factors() override { return item_->weight; }
+  torch::Tensor item_bias() override { return bias_->weight; }
   torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {
     const torch::Tensor u = user_(batch.users.users);  // [B, d]
     const torch::Tensor pos = item_(batch.items);      // [B, d]
@@ -242,8 +251,11 @@ class TwoTowerImpl : public RankerImpl {
   bool trains_on_history() const override { return true; }
 
   torch::Tensor score(const UserBlock& block) override {
-    const torch::Tensor items = frozen_.defined() ? frozen_ : item_vectors(all_items());
-    return torch::matmul(user_vectors(block), items.t());
+    return torch::matmul(user_vectors(block), item_factors().t());
+  }
+  torch::Tensor user_factors(const UserBlock& block) override { return user_vectors(block); }
+  torch::Tensor item_factors() override {
+    return frozen_.defined() ? frozen_ : item_vectors(all_items());
   }
 
   void freeze_items(bool on) override {
@@ -351,9 +363,13 @@ class SasRecImpl : public RankerImpl {
   bool trains_on_users() const override { return true; }
 
   torch::Tensor score(const UserBlock& block) override {
-    const torch::Tensor h = encode(block.sequence);  // [B, L, d]
-    return torch::matmul(h.select(1, length_ - 1), items_.slice(0, 1).t());
+    return torch::matmul(user_factors(block), item_factors().t());
   }
+  // The last position's output of the user's latest L items.
+  torch::Tensor user_factors(const UserBlock& block) override {
+    return encode(block.sequence).select(1, length_ - 1);  // of [B, L, d]
+  }
+  torch::Tensor item_factors() override { return items_.slice(0, 1); }
 
   // batch.users.sequence holds L + 1 training items: inputs [0, L), next items [1, L].
   torch::Tensor loss(const RankBatch& batch, double embedding_l2) override {

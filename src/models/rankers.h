@@ -95,6 +95,19 @@ class RankerImpl : public torch::nn::Module {
   /// Scores come from a fixed copy of the item vectors (after training, for evaluation and
   /// serving); false drops the copy. No effect on models without item vectors.
   virtual void freeze_items(bool on) {}
+
+  // What `dnnrec export` reads: score() as a product of a users' side and an items' side.
+  /// The users' side of score() for a block, [B, k]: a dot-product model's user vectors (bpr,
+  /// two-tower, sasrec), a linear item-item model's row of (weighted) items (itemknn, ease).
+  /// Undefined for models without one.
+  virtual torch::Tensor user_factors(const UserBlock& block) { return {}; }
+  /// The items' side, as score() multiplies by it: [n_items, k] item vectors of a dot-product
+  /// model (score = user_factors . item_factors^T, plus item_bias), the [n_items, n_items]
+  /// item-item matrix of a linear one (score = user_factors x item_factors). Undefined for
+  /// models without one.
+  virtual torch::Tensor item_factors() { return {}; }
+  /// A dot-product model's item bias, [n_items, 1]; undefined when it has none.
+  virtual torch::Tensor item_bias() { return {}; }
 };
 using Ranker = std::shared_ptr<RankerImpl>;
 

@@ -20,6 +20,7 @@
 #include "data/split.h"
 #include "dnnrec/error.h"
 #include "dnnrec/pipeline.h"
+#include "run/inference.h"
 #include "run/ranking_run.h"
 #include "run/run_common.h"
 #include "train/checkpoint.h"
@@ -29,19 +30,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 
 namespace dnnrec {
-namespace {
 
-// Everything evaluate / predict / recommend rebuild from a checkpoint and the data folder.
-struct Restored {
-  Checkpoint ckpt;
-  MovieLens data;
-  Split split;
-  std::unique_ptr<FeatureBuilder> features;
-  FeatureSpec spec;
-  std::unique_ptr<Trainer> trainer;
-};
-
-// A loaded rating or binary checkpoint with its data, split, features and trainer.
 Restored restore(Checkpoint ckpt, const std::string& data_dir) {
   Restored r;
   r.ckpt = std::move(ckpt);
@@ -60,8 +49,6 @@ Restored restore(Checkpoint ckpt, const std::string& data_dir) {
   r.trainer = std::make_unique<Trainer>(model, config, select_device(config.train.device));
   return r;
 }
-
-}  // namespace
 
 std::string EvalResult::to_json() const {
   json out;

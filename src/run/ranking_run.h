@@ -39,6 +39,9 @@ struct RestoredRanking {
   Ranker model;
 };
 
+/// Users per block of full-ranking scores ([block, n_items] floats at a time, about 24 MiB).
+int64_t user_block_size(int64_t n_items);
+
 /// Rebuilds a loaded ranking checkpoint's data and model (data_dir empty: the stored folder).
 RestoredRanking restore_ranking(Checkpoint ckpt, const std::string& data_dir);
 
