@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include "data/movielens.h"
 #include "data/split.h"
 #include "dnnrec/error.h"
+#include "dnnrec/model.h"
 #include "dnnrec/pipeline.h"
 #include "run/inference.h"
 #include "run/ranking_run.h"
@@ -257,6 +259,19 @@ std::vector<std::string> checkpoints_of(const std::string& path) {
   return out;
 }
 
+namespace {
+
+// predict's predictions of (raw user, raw movie) pairs.
+std::vector<float> predict_pairs(Restored& r, const std::vector<int64_t>& users,
+                                 const std::vector<int64_t>& movies) {
+  const Config& c = r.ckpt.config;
+  TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
+                  c.train.like_threshold, r.trainer->device());
+  return r.trainer->predict(data);
+}
+
+}  // namespace
+
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
                           const std::string& input, const std::string& output) {
   Checkpoint ckpt = load_checkpoint(checkpoint);
@@ -286,11 +301,8 @@ PredictResult run_predict(const std::string& checkpoint, const std::string& data
     result.unknown_users += v.users.lookup(users[i]) == Vocab<int64_t>::kUnknown;
     result.unknown_movies += v.movies.lookup(movies[i]) == Vocab<int64_t>::kUnknown;
   }
-  const Config& c = r.ckpt.config;
-  TensorData data(r.features->transform_pairs(r.data, users, movies), c.train.task,
-                  c.train.like_threshold, r.trainer->device());
   const std::string text =
-      predictions_csv(r.data, users, movies, nullptr, r.trainer->predict(data));
+      predictions_csv(r.data, users, movies, nullptr, predict_pairs(r, users, movies));
   if (output == "-" || output.empty()) {
     std::cout << text << std::flush;
   } else {
@@ -362,10 +374,9 @@ std::vector<Recommendation> recommend_one(Restored& r, int64_t user, int k) {
 }
 
 // A ranking model's lists: its users (all of them for an empty `users`), unknown ones skipped.
-std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::string& data_dir,
-                                                   const std::vector<int64_t>& users, int k,
-                                                   const std::string& candidates) {
-  RestoredRanking r = restore_ranking(std::move(ckpt), data_dir);
+std::vector<UserRecommendations> recommend_restored(RestoredRanking& r,
+                                                    const std::vector<int64_t>& users, int k,
+                                                    const std::string& candidates) {
   const InteractionIndex& index = r.ranking.index;
   std::vector<int64_t> rows;
   if (users.empty()) {
@@ -404,6 +415,13 @@ std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::s
     out.push_back(std::move(recs));
   }
   return out;
+}
+
+std::vector<UserRecommendations> recommend_ranking(Checkpoint ckpt, const std::string& data_dir,
+                                                   const std::vector<int64_t>& users, int k,
+                                                   const std::string& candidates) {
+  RestoredRanking r = restore_ranking(std::move(ckpt), data_dir);
+  return recommend_restored(r, users, k, candidates);
 }
 
 }  // namespace
@@ -489,6 +507,92 @@ std::string checkpoint_info_json(const std::string& checkpoint) {
   out["global_mean"] = ckpt.vocabs.global_mean;
   out["config"] = m.config_yaml;
   return out.dump(2);
+}
+
+// The library's Model: one restore, then predict and recommend as the CLI runs them.
+struct Model::State {
+  std::string name, task;
+  std::unique_ptr<Restored> rating;
+  std::unique_ptr<RestoredRanking> ranking;
+};
+
+Model::Model(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::string& path, const std::string& data_dir) {
+  // dnnrec logs through spdlog's default logger. spdlog's own writes to stdout, which is the
+  // program's: unless the program has set a logger of its own, warnings go to stderr.
+  if (spdlog::default_logger()->name().empty()) init_logging("warn");
+  const std::vector<std::string> checkpoints = checkpoints_of(path);
+  if (checkpoints.size() != 1) {
+    throw ConfigError(path + " holds " + std::to_string(checkpoints.size()) +
+                      " checkpoints (several seeds or a sweep); give one checkpoint file");
+  }
+  Checkpoint ckpt = load_checkpoint(checkpoints.front());
+  auto state = std::make_unique<State>();
+  state->name = ckpt.config.model.name;
+  state->task = ckpt.config.train.task;
+  if (state->task == "ranking") {
+    state->ranking = std::make_unique<RestoredRanking>(restore_ranking(std::move(ckpt), data_dir));
+  } else {
+    state->rating = std::make_unique<Restored>(restore(std::move(ckpt), data_dir));
+  }
+  return Model(std::move(state));
+}
+
+const std::string& Model::name() const { return state_->name; }
+const std::string& Model::task() const { return state_->task; }
+
+std::vector<float> Model::predict(const std::vector<int64_t>& users,
+                                  const std::vector<int64_t>& movies) {
+  if (users.size() != movies.size()) {
+    throw ConfigError("predict: " + std::to_string(users.size()) + " users but " +
+                      std::to_string(movies.size()) + " movies");
+  }
+  if (state_->rating) return predict_pairs(*state_->rating, users, movies);
+  // A ranking model: each known user's scores of every item, as recommend computes them.
+  RestoredRanking& r = *state_->ranking;
+  const InteractionIndex& index = r.ranking.index;
+  std::unordered_map<int64_t, int64_t> user_row, item_row;
+  for (int64_t u = 0; u < index.n_users(); ++u) user_row[index.users[static_cast<size_t>(u)]] = u;
+  for (int64_t i = 0; i < index.n_items(); ++i) item_row[index.items[static_cast<size_t>(i)]] = i;
+  std::vector<int64_t> wanted;  // the known users, each once
+  std::unordered_map<int64_t, size_t> slot;
+  for (int64_t user : users) {
+    const auto it = user_row.find(user);
+    if (it != user_row.end() && slot.emplace(it->second, wanted.size()).second) {
+      wanted.push_back(it->second);
+    }
+  }
+  torch::NoGradGuard no_grad;
+  r.model->eval();
+  r.model->freeze_items(true);
+  torch::Tensor scores = torch::empty({static_cast<int64_t>(wanted.size()), index.n_items()});
+  const auto step = static_cast<size_t>(user_block_size(index.n_items()));
+  for (size_t begin = 0; begin < wanted.size(); begin += step) {
+    const size_t end = std::min(wanted.size(), begin + step);
+    const std::vector<int64_t> block(wanted.begin() + begin, wanted.begin() + end);
+    scores.slice(0, static_cast<int64_t>(begin), static_cast<int64_t>(end))
+        .copy_(r.model->score(user_block(r.ranking, block, "serve", r.model->sequence_length())));
+  }
+  r.model->freeze_items(false);
+  const auto table = scores.accessor<float, 2>();
+  std::vector<float> out(users.size(), std::numeric_limits<float>::quiet_NaN());
+  for (size_t j = 0; j < users.size(); ++j) {
+    const auto u = user_row.find(users[j]);
+    const auto i = item_row.find(movies[j]);
+    if (u == user_row.end() || i == item_row.end()) continue;
+    out[j] = table[static_cast<int64_t>(slot.at(u->second))][i->second];
+  }
+  return out;
+}
+
+std::vector<Recommendation> Model::recommend(int64_t user, int k) {
+  if (k <= 0) throw ConfigError("recommend: k must be at least 1");
+  if (state_->rating) return recommend_one(*state_->rating, user, k);
+  return recommend_restored(*state_->ranking, {user}, k, "serve").front().items;
 }
 
 }  // namespace dnnrec
