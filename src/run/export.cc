@@ -335,6 +335,27 @@ torch::jit::Module rating_module(Restored& r, const std::string& name) {
   return s.finish();
 }
 
+// Ids in ascending order, as the module's tables are laid out: keys[p] = ids[order[p]], and
+// index = {0, order...}: table row p + 1 belongs to ids[order[p]], row 0 to an unknown id.
+struct SortedKeys {
+  std::vector<int64_t> keys, order, index;
+};
+
+SortedKeys sorted_keys(const std::vector<int64_t>& ids) {
+  SortedKeys out;
+  out.order.resize(ids.size());
+  std::iota(out.order.begin(), out.order.end(), 0);
+  std::sort(out.order.begin(), out.order.end(), [&](int64_t a, int64_t b) {
+    return ids[static_cast<size_t>(a)] < ids[static_cast<size_t>(b)];
+  });
+  out.index = {0};
+  for (int64_t i : out.order) {
+    out.keys.push_back(ids[static_cast<size_t>(i)]);
+    out.index.push_back(i);
+  }
+  return out;
+}
+
 // The kind of a ranking model's exported scorer.
 std::string ranking_kind(const std::string& model) {
   if (model == "pop") return "pop";
@@ -366,28 +387,10 @@ torch::jit::Module ranking_module(RestoredRanking& r, const std::string& name) {
   r.model->eval();
   r.model->freeze_items(true);
   Script s(name);
-  const int64_t n_users = index.n_users(), n_items = index.n_items();
-  // Users in sorted raw-id order (table row 1 + position; row 0 for an unknown user).
-  std::vector<int64_t> order(static_cast<size_t>(n_users));
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return index.users[static_cast<size_t>(a)] < index.users[static_cast<size_t>(b)];
-  });
-  std::vector<int64_t> user_keys, user_index = {0};
-  for (int64_t u : order) {
-    user_keys.push_back(index.users[static_cast<size_t>(u)]);
-    user_index.push_back(u);
-  }
-  std::vector<int64_t> item_order(static_cast<size_t>(n_items));
-  std::iota(item_order.begin(), item_order.end(), 0);
-  std::sort(item_order.begin(), item_order.end(), [&](int64_t a, int64_t b) {
-    return index.items[static_cast<size_t>(a)] < index.items[static_cast<size_t>(b)];
-  });
-  std::vector<int64_t> item_keys, item_index = {0};
-  for (int64_t i : item_order) {
-    item_keys.push_back(index.items[static_cast<size_t>(i)]);
-    item_index.push_back(i);
-  }
+  const int64_t n_users = index.n_users();
+  // Tables in sorted raw-id order (row 1 + position; row 0 for an unknown id).
+  const SortedKeys users = sorted_keys(index.users), items = sorted_keys(index.items);
+  const std::vector<int64_t>& order = users.order;
   // What recommend leaves out for each user (in table-row order).
   std::vector<int64_t> excluded, excluded_begin = {0, 0};
   for (int64_t u : order) {
@@ -395,10 +398,10 @@ torch::jit::Module ranking_module(RestoredRanking& r, const std::string& name) {
     excluded.insert(excluded.end(), items.begin(), items.end());
     excluded_begin.push_back(static_cast<int64_t>(excluded.size()));
   }
-  const std::string keys_u = s.buffer("user_keys", long_tensor(user_keys));
-  const std::string keys_i = s.buffer("item_keys", long_tensor(item_keys));
-  const std::string row_u = s.buffer("user_index", long_tensor(user_index));
-  const std::string row_i = s.buffer("item_index", long_tensor(item_index));
+  const std::string keys_u = s.buffer("user_keys", long_tensor(users.keys));
+  const std::string keys_i = s.buffer("item_keys", long_tensor(items.keys));
+  const std::string row_u = s.buffer("user_index", long_tensor(users.index));
+  const std::string row_i = s.buffer("item_index", long_tensor(items.index));
   const std::string item_ids = s.buffer("item_ids", long_tensor(index.items));
   const std::string ex = s.buffer("excluded", long_tensor(excluded));
   const std::string ex_begin = s.buffer("excluded_begin", long_tensor(excluded_begin));
