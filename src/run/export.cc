@@ -324,6 +324,36 @@ torch::jit::Module rating_module(Restored& r, const std::string& name) {
   model->eval();
   FeatureModelEmitter(s, *model, "", c.model).emit();
   s.line(1, "return out");
+  // recommend: as recommend_one, every movie of the catalogue the user has not rated, ranked by
+  // the raw output (ties to the lower id); the movies each user rated, by user table row.
+  std::vector<int64_t> catalogue;
+  for (const Movie& m : r.data.movies) catalogue.push_back(m.id);
+  std::vector<std::vector<int64_t>> rated(users.size() + 1);
+  for (size_t i = 0; i < r.data.ratings.size(); ++i) {
+    const auto at = std::lower_bound(users.begin(), users.end(), r.data.ratings.user[i]);
+    rated[static_cast<size_t>(at - users.begin()) + 1].push_back(r.data.ratings.movie[i]);
+  }
+  std::vector<int64_t> rated_movies, rated_begin = {0};
+  for (const auto& list : rated) {
+    rated_movies.insert(rated_movies.end(), list.begin(), list.end());
+    rated_begin.push_back(static_cast<int64_t>(rated_movies.size()));
+  }
+  s.buffer("catalogue", long_tensor(sorted_unique(catalogue)));
+  s.buffer("rated_movies", long_tensor(rated_movies));
+  s.buffer("rated_begin", long_tensor(rated_begin));
+  s.line(0, "def recommend(self, user_id: int, k: int) -> Tuple[Tensor, Tensor]:");
+  s.line(1, "u = int(self._rows(" + user_keys + ", torch.tensor([user_id]))[0])");
+  s.line(1, "a = int(self.rated_begin[u])");
+  s.line(1, "b = int(self.rated_begin[u + 1])");
+  s.line(1, "assert b > a, 'dnnrec: user ' + str(user_id) + ' has no ratings in the data'");
+  s.line(1,
+         "candidates = self.catalogue[torch.isin(self.catalogue, "
+         "self.rated_movies[a:b]).logical_not()]");
+  s.line(1, "scores = self.raw(torch.full_like(candidates, user_id), candidates)");
+  s.line(1,
+         "key = torch.where(torch.isnan(scores), torch.full_like(scores, float('-inf')), scores)");
+  s.line(1, "top = torch.sort(key, dim=0, descending=True, stable=True)[1][:k]");
+  s.line(1, "return candidates.index_select(0, top), scores.index_select(0, top)");
   s.line(0, "def forward(self, user_ids: Tensor, movie_ids: Tensor) -> Tensor:");
   s.line(1, "out = self.raw(user_ids, movie_ids)");
   if (c.train.task == "binary") {
@@ -735,7 +765,7 @@ ExportResult run_export(const std::string& checkpoint, const std::string& data_d
                     : config.train.task == "binary"
                         ? "probability of liked, as dnnrec predict"
                         : "rating clipped to the scale, as dnnrec predict";
-  if (ranking) meta["recommend"] = "recommend(user_id: int, k: int) -> (movie ids, scores)";
+  meta["recommend"] = "recommend(user_id: int, k: int) -> (movie ids, scores), as dnnrec recommend";
   const fs::path version_dir = fs::path(out_dir) / name / "1";
   fs::create_directories(version_dir);
   const std::string model_path = (version_dir / "model.pt").string();

@@ -6,7 +6,8 @@
       rows within 1e-6.
   check_export.py recommend MODEL.pt RECS.csv
       model.recommend(user, k) gives dnnrec recommend --users all's userId,rank,movieId,score
-      lists (the same ids, scores within 1e-6), and forward gives the listed scores.
+      lists (the same ids up to ties, scores within 1e-6, relative above 1), and forward (raw, the
+      unclipped output, for a rating model) gives the listed scores.
   check_export.py faiss EMBEDDINGS_DIR RECS.csv EXCLUDED.csv
       a Faiss inner-product index over items.npy, queried with users.npy, gives the same top-k as
       RECS.csv once each user's EXCLUDED.csv items (userId,movieId) are left out.
@@ -59,35 +60,47 @@ def check_recommend(model_path, recs):
     lists = lists_of(recs)
     for user, items in lists.items():
         ids, scores = model.recommend(user, len(items))
-        if not same_ranking(ids.tolist(), items, TOLERANCE):
+        if not same_ranking(ids.tolist(), items, TOLERANCE, scores.tolist()):
             fail(f"user {user}: recommend gives {ids.tolist()}, dnnrec {items}")
         expected = torch.tensor([s for _, s in items], dtype=torch.double)
         scale = expected.abs().clamp(min=1)
         worst = max(worst, ((scores.double() - expected).abs() / scale).max().item())
         movies = torch.tensor([m for m, _ in items], dtype=torch.long)
-        forward = model(torch.full([len(items)], user, dtype=torch.long), movies).double()
+        # a rating model's lists rank the unclipped output, raw(); forward() clips it
+        scorer = model.raw if hasattr(model, "raw") else model
+        forward = scorer(torch.full([len(items)], user, dtype=torch.long), movies).double()
         worst = max(worst, ((forward - expected).abs() / scale).max().item())
         if not worst <= TOLERANCE:
             fail(f"user {user}: scores differ from dnnrec recommend's by {worst} (relative above 1)")
     print(f"recommend: {len(lists)} users, largest difference {worst:.3g} (relative above 1)")
 
 
-def same_ranking(found, expected, tie):
+def same_ranking(found, expected, tie, scores=None):
     """Whether `found` (ids) is recommend's list `expected` ((id, score) pairs), up to the order
     within ties: runs of items whose scores differ by at most `tie` (relative above 1), which a
     sum in another order (one user's product against a block's, Faiss's own) may order either
-    way; the last run may hold other items of that score."""
+    way. The last run may hold other items of that score: with `scores` (found's), each of its
+    scores must lie within the run's."""
+    if len(found) != len(expected):
+        return False
+    slack = lambda x: tie * max(1.0, abs(x))
     runs, start = [], 0
     for i in range(1, len(expected) + 1):
-        if i == len(expected) or expected[i - 1][1] - expected[i][1] > tie * max(1.0, abs(expected[i][1])):
+        if i == len(expected) or expected[i - 1][1] - expected[i][1] > slack(expected[i][1]):
             runs.append((start, i))
             start = i
+    listed = {m for m, _ in expected}
     for a, b in runs:
         want = {m for m, _ in expected[a:b]}
         got = set(found[a:b])
-        if got != want and (b != len(expected) or not got <= want | set(found) - {m for m, _ in expected}):
+        if got == want:
+            continue
+        if b != len(expected) or not got <= want | (set(found) - listed):
             return False
-    return len(found) == len(expected)
+        high, low = expected[a][1], expected[b - 1][1]
+        if scores is not None and not all(low - slack(low) <= x <= high + slack(high) for x in scores[a:b]):
+            return False
+    return True
 
 
 def check_faiss(folder, recs, excluded_path):

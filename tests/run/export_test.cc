@@ -84,14 +84,57 @@ void expect_same_list(const torch::Tensor& got_ids, const torch::Tensor& got_sco
     if (end < n) {
       EXPECT_EQ(got, want) << "user " << user << " ranks " << begin << ".." << end - 1;
     } else {  // the last run: its scores tie with items beyond the list
+      const double high = list[begin].second, low = list[end - 1].second;
       for (int64_t i = begin; i < end; ++i) {
-        EXPECT_LE(std::abs(got_scores[i].item<double>() - list[begin].second),
-                  tolerance(list[begin].second))
-            << "user " << user << " rank " << i;
+        const double score = got_scores[i].item<double>();
+        EXPECT_TRUE(score <= high + tolerance(high) && score >= low - tolerance(low))
+            << "user " << user << " rank " << i << ": " << score << " outside the tie run ["
+            << low << ", " << high << "]";
       }
     }
     begin = end;
   }
+}
+
+// Checks the module's recommend against `dnnrec recommend --users all -k 10`'s file for every
+// user in it, and that `scorer` ("forward" for a ranking model, "raw" for a rating model, whose
+// lists rank the unclipped output) gives the listed scores; returns the largest score difference.
+double check_lists(torch::jit::Module& module, const std::string& recs, const std::string& scorer) {
+  std::map<int64_t, std::vector<std::pair<int64_t, double>>> lists;
+  const auto rows = testing::read_csv(recs);
+  for (size_t r = 1; r < rows.size(); ++r) {
+    lists[std::stoll(rows[r][0])].emplace_back(std::stoll(rows[r][2]), std::stod(rows[r][3]));
+  }
+  EXPECT_GT(lists.size(), 100u);
+  double worst = 0.0;
+  for (const auto& [user, list] : lists) {
+    const auto tuple =
+        module.get_method("recommend")({user, static_cast<int64_t>(list.size())}).toTuple();
+    const torch::Tensor got_ids = tuple->elements()[0].toTensor();
+    const torch::Tensor got_scores = tuple->elements()[1].toTensor().to(torch::kDouble);
+    expect_same_list(got_ids, got_scores, list, user, &worst);
+    std::vector<int64_t> movies;
+    for (const auto& entry : list) movies.push_back(entry.first);
+    const torch::Tensor scored =
+        module
+            .get_method(scorer)(
+                {torch::full({static_cast<int64_t>(movies.size())}, user, torch::kLong),
+                 ids(movies)})
+            .toTensor()
+            .to(torch::kDouble);
+    for (size_t i = 0; i < list.size(); ++i) {
+      const double diff = std::abs(scored[static_cast<int64_t>(i)].item<double>() - list[i].second);
+      worst = std::max(worst, diff / std::max(1.0, std::abs(list[i].second)));
+    }
+  }
+  return worst;
+}
+
+std::string recommend_all(const std::string& checkpoint, const std::string& out) {
+  const Shell run =
+      testing::shell("recommend --checkpoint " + checkpoint + " --users all -k 10 --output " + out);
+  EXPECT_EQ(run.code, 0) << run.err;
+  return out;
 }
 
 // The sample the tests train on: 200 users, 300 movies, 20,000 ratings with tags.
@@ -108,7 +151,7 @@ class Export : public ::testing::Test {
 };
 TempDir* Export::dir_ = nullptr;
 
-TEST_F(Export, EveryRatingModelServesPredictsPredictionsInCppAndPython) {
+TEST_F(Export, EveryRatingModelServesPredictsPredictionsAndRecommendsListsInCppAndPython) {
   TempDir dir;
   // Known pairs, a movie nobody rated in training, an unknown user and an unknown movie.
   std::string pairs = "userId,movieId\n";
@@ -159,9 +202,21 @@ TEST_F(Export, EveryRatingModelServesPredictsPredictionsInCppAndPython) {
     EXPECT_LE(worst, kTolerance);
     std::printf("[ export   ] %s: %zu pairs, largest difference %.3g\n", name.c_str(),
                 expected.size(), worst);
+    // recommend: dnnrec recommend's lists, ranked by the unclipped output.
+    const std::string recs = recommend_all(checkpoint, dir.file(name + "-recs.csv"));
+    const double worst_list = check_lists(module, recs, "raw");
+    EXPECT_LE(worst_list, kTolerance);
+    std::printf(
+        "[ export   ] %s: recommend's lists, largest score difference %.3g (relative "
+        "above 1)\n",
+        name.c_str(), worst_list);
+    EXPECT_THROW(module.get_method("recommend")({int64_t{999999}, int64_t{5}}), std::exception);
     // Python, as a serving user loads it.
-    const Shell python = testing::run_command("/usr/bin/python3 " + checker() + " predict " +
-                                              model_path + " " + dir.file(name + ".csv"));
+    Shell python = testing::run_command("/usr/bin/python3 " + checker() + " predict " + model_path +
+                                        " " + dir.file(name + ".csv"));
+    EXPECT_EQ(python.code, 0) << python.err << python.out;
+    python = testing::run_command("/usr/bin/python3 " + checker() + " recommend " + model_path +
+                                  " " + recs);
     EXPECT_EQ(python.code, 0) << python.err << python.out;
   }
 }
@@ -183,45 +238,18 @@ TEST_F(Export, EveryRankingModelRecommendsDnnrecsListsInCppAndPython) {
     ASSERT_FALSE(checkpoint.empty());
     const std::string model_path = export_to(checkpoint, dir.file("repo-" + model));
     ASSERT_FALSE(model_path.empty());
-    const std::string recs = dir.file(model + "-recs.csv");
-    const Shell recommend = testing::shell("recommend --checkpoint " + checkpoint +
-                                           " --users all -k 10 --output " + recs);
-    ASSERT_EQ(recommend.code, 0) << recommend.err;
-    std::map<int64_t, std::vector<std::pair<int64_t, double>>> lists;
-    const auto rows = testing::read_csv(recs);
-    for (size_t r = 1; r < rows.size(); ++r) {
-      lists[std::stoll(rows[r][0])].emplace_back(std::stoll(rows[r][2]), std::stod(rows[r][3]));
-    }
-    ASSERT_GT(lists.size(), 100u);
+    const std::string recs = recommend_all(checkpoint, dir.file(model + "-recs.csv"));
     torch::jit::Module module = torch::jit::load(model_path);
-    double worst = 0.0;
-    for (const auto& [user, list] : lists) {
-      const auto out = module.get_method("recommend")({user, static_cast<int64_t>(list.size())});
-      const auto tuple = out.toTuple();
-      const torch::Tensor got_ids = tuple->elements()[0].toTensor();
-      const torch::Tensor got_scores = tuple->elements()[1].toTensor().to(torch::kDouble);
-      expect_same_list(got_ids, got_scores, list, user, &worst);
-      // forward scores dnnrec's listed pairs as recommend does.
-      std::vector<int64_t> movies;
-      for (const auto& entry : list) movies.push_back(entry.first);
-      const torch::Tensor forward =
-          module
-              .forward({torch::full({static_cast<int64_t>(movies.size())}, user, torch::kLong),
-                        ids(movies)})
-              .toTensor()
-              .to(torch::kDouble);
-      for (size_t i = 0; i < list.size(); ++i) {
-        const double diff =
-            std::abs(forward[static_cast<int64_t>(i)].item<double>() - list[i].second);
-        worst = std::max(worst, diff / std::max(1.0, std::abs(list[i].second)));
-      }
-    }
+    const double worst = check_lists(module, recs, "forward");
     EXPECT_LE(worst, kTolerance);
-    std::printf("[ export   ] %s: %zu users, largest score difference %.3g (relative above 1)\n",
-                model.c_str(), lists.size(), worst);
+    std::printf(
+        "[ export   ] %s: recommend's lists, largest score difference %.3g (relative "
+        "above 1)\n",
+        model.c_str(), worst);
     // An unknown user or movie scores NaN; recommend refuses an unknown user.
     const torch::Tensor unknown =
-        module.forward({ids({999999, lists.begin()->first}), ids({1, 999999})}).toTensor();
+        module.forward({ids({999999, std::stoll(testing::read_csv(recs)[1][0])}), ids({1, 999999})})
+            .toTensor();
     EXPECT_TRUE(std::isnan(unknown[0].item<float>()));
     EXPECT_TRUE(std::isnan(unknown[1].item<float>()));
     EXPECT_THROW(module.get_method("recommend")({int64_t{999999}, int64_t{5}}), std::exception);
