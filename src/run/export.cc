@@ -753,12 +753,23 @@ ExportResult run_export(const std::string& checkpoint, const std::string& data_d
     return result;
   }
 
+  // A csv log's string ids hash to the int64 ids the module takes (id_of_key): ids.tsv lists them.
+  std::string id_table;
+  const auto ids_of = [&](const MovieLens& data) {
+    std::vector<std::pair<std::string, int64_t>> keys;
+    for (const auto& [id, key] : data.names) keys.emplace_back(key, id);
+    std::sort(keys.begin(), keys.end());
+    id_table = "key\tid\n";
+    for (const auto& [key, id] : keys) id_table += key + "\t" + std::to_string(id) + "\n";
+  };
   torch::jit::Module module = [&] {
     if (ranking) {
       RestoredRanking r = restore_ranking(std::move(ckpt), data_dir);
+      ids_of(r.data);
       return ranking_module(r, name);
     }
     Restored r = restore(std::move(ckpt), data_dir);
+    ids_of(r.data);
     return rating_module(r, name);
   }();
   meta["forward"] = ranking ? "scores recommend ranks by (NaN for an unknown user or item)"
@@ -776,6 +787,11 @@ ExportResult run_export(const std::string& checkpoint, const std::string& data_d
   const std::string pbtxt = (fs::path(out_dir) / name / "config.pbtxt").string();
   atomic_write_file(pbtxt, triton_config(name, ranking ? "scores" : "predictions"));
   result.files = {model_path, pbtxt};
+  if (!id_table.empty() && id_table != "key\tid\n") {
+    const std::string ids = (fs::path(out_dir) / name / "ids.tsv").string();
+    atomic_write_file(ids, id_table);
+    result.files.push_back(ids);
+  }
   spdlog::info("TorchScript module written to {} (Triton layout: {}/{})", model_path, out_dir,
                name);
   return result;

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -88,8 +89,8 @@ void expect_same_list(const torch::Tensor& got_ids, const torch::Tensor& got_sco
       for (int64_t i = begin; i < end; ++i) {
         const double score = got_scores[i].item<double>();
         EXPECT_TRUE(score <= high + tolerance(high) && score >= low - tolerance(low))
-            << "user " << user << " rank " << i << ": " << score << " outside the tie run ["
-            << low << ", " << high << "]";
+            << "user " << user << " rank " << i << ": " << score << " outside the tie run [" << low
+            << ", " << high << "]";
       }
     }
     begin = end;
@@ -279,6 +280,38 @@ TEST_F(Export, TheRepositoryFollowsTritonsLayout) {
   EXPECT_EQ(meta["model"], "deepfm");
   EXPECT_EQ(meta["task"], "rating");
   EXPECT_EQ(meta["weights_digest"], load_checkpoint(checkpoint).weights_digest());
+  EXPECT_FALSE(fs::exists(dir.file("repo/movies/ids.tsv")));  // MovieLens ids are the ids
+
+  // A csv log's string ids: ids.tsv gives the int64 the module takes for each, and recommend
+  // lists recommend's items.
+  ASSERT_EQ(testing::shell("sample --format csv --out " + dir.file("shop") +
+                           " --users 120 --movies 150 --ratings 6000")
+                .code,
+            0);
+  const std::string shop =
+      train(dir.file("shop"), dir.file("shop-run"),
+            "--config " + std::string(DNNREC_SOURCE_DIR) + "/configs/shop.yaml --task ranking");
+  ASSERT_FALSE(shop.empty());
+  ASSERT_FALSE(export_to(shop, dir.file("shop-repo")).empty());
+  std::map<std::string, int64_t> id_of;
+  std::map<int64_t, std::string> key_of;
+  std::istringstream table(testing::read_file(dir.file("shop-repo/dnnrec-ease/ids.tsv")));
+  std::string line;
+  std::getline(table, line);
+  EXPECT_EQ(line, "key\tid");
+  while (std::getline(table, line)) {
+    const size_t tab = line.find('\t');
+    id_of[line.substr(0, tab)] = std::stoll(line.substr(tab + 1));
+    key_of[std::stoll(line.substr(tab + 1))] = line.substr(0, tab);
+  }
+  const auto rows = testing::read_csv(recommend_all(shop, dir.file("shop-recs.csv")));
+  ASSERT_GT(rows.size(), 10u);
+  torch::jit::Module ease = torch::jit::load(dir.file("shop-repo/dnnrec-ease/1/model.pt"));
+  const auto list = ease.get_method("recommend")({id_of.at(rows[1][0]), int64_t{10}}).toTuple();
+  const torch::Tensor items = list->elements()[0].toTensor();
+  for (int64_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(key_of.at(items[i].item<int64_t>()), rows[1 + i][2]) << "rank " << i;
+  }
 }
 
 // Embeddings: users.npy . items.npy ranks as recommend does, in a Faiss inner-product index.
