@@ -148,6 +148,13 @@ namespace dnnrec {
     "(for test, the validation items last; when serving, every interaction), the k-th " \
     "newest weighted exp(-k / recency_tau), k = 0 for the newest; 0 = every training item, " \
     "weight 1.") \
+  X(model, int, sequence_window, 0, "", at_least(0), \
+    "itemknn, ease: > 0 adds sequential rules (Ludewig & Jannach 2018) to the item-item " \
+    "matrix: T[i][j] counts item j following item i within this many positions of a user's " \
+    "training sequence, each weighted 1 / gap, rows normalised to sum 1; 0 = off.") \
+  X(model, double, sequence_weight, 1.0, "", at_least(0), \
+    "itemknn, ease with sequence_window: the rules' weight, alpha in B + alpha s T, where s " \
+    "makes the training rows' scores by T spread as widely (standard deviation) as by B.") \
   X(model, double, temperature, 0.1, "", greater(0), \
     "two-tower: softmax temperature; scores are divided by it while training, > 0.") \
   X(model, bool, logq, true, "", none(), \

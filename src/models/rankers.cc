@@ -102,17 +102,25 @@ class PopImpl : public RankerImpl {
   torch::Tensor counts_;
 };
 
+torch::Tensor sequential_rules(const RankingData& data, int64_t window);
+
 // ItemKNN and EASE: a user's scores are their training row times an item-item matrix.
 class ItemItemImpl : public RankerImpl {
  public:
   using WeightsFn = std::function<torch::Tensor(const RankingData&)>;
-  // recency_tau > 0: the user's row weighs their latest `length` items by recency.
-  ItemItemImpl(int64_t n_items, WeightsFn weights, double recency_tau = 0.0, int64_t length = 0)
+  // recency_tau > 0: the user's row weighs their latest `length` items by recency. window > 0:
+  // sequential rules join the weights (add_sequential_rules).
+  ItemItemImpl(int64_t n_items, WeightsFn weights, const ModelConfig& model, int64_t length)
       : weights_fn_(std::move(weights)),
         weights_(register_buffer("weights", torch::zeros({n_items, n_items}, torch::kFloat))),
-        recency_tau_(recency_tau),
-        length_(recency_tau > 0 ? length : 0) {}
-  void fit(const RankingData& data) override { weights_.copy_(weights_fn_(data)); }
+        recency_tau_(model.recency_tau),
+        length_(model.recency_tau > 0 ? length : 0),
+        window_(model.sequence_window),
+        rules_weight_(model.sequence_weight) {}
+  void fit(const RankingData& data) override {
+    weights_.copy_(weights_fn_(data));
+    if (window_ > 0) add_sequential_rules(data);
+  }
   int64_t sequence_length() const override { return length_; }
   torch::Tensor score(const UserBlock& block) override {
     return torch::matmul(user_factors(block), weights_);
@@ -134,11 +142,64 @@ class ItemItemImpl : public RankerImpl {
   torch::Tensor item_factors() override { return weights_; }
 
  private:
+  // weights += alpha s T: T the sequential rules (sequential_rules), s the ratio of the standard
+  // deviations of the training rows' scores by the weights and by T (every user, every item), so
+  // that alpha weighs the two on the same scale whatever the data.
+  void add_sequential_rules(const RankingData& data) {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor rules = sequential_rules(data, window_);
+    const int64_t n_users = data.index.n_users();
+    double sum[2] = {0, 0}, squares[2] = {0, 0};
+    for (int64_t begin = 0; begin < n_users; begin += 256) {
+      std::vector<int64_t> users;
+      for (int64_t u = begin; u < std::min(n_users, begin + 256); ++u) users.push_back(u);
+      const torch::Tensor rows =
+          user_factors(user_block(data, users, "val", length_)).to(torch::kDouble);
+      const torch::Tensor scores[2] = {torch::matmul(rows, weights_.to(torch::kDouble)),
+                                       torch::matmul(rows, rules)};
+      for (int k = 0; k < 2; ++k) {
+        sum[k] += scores[k].sum().item<double>();
+        squares[k] += scores[k].pow(2).sum().item<double>();
+      }
+    }
+    const double count = static_cast<double>(n_users) * static_cast<double>(weights_.size(0));
+    double spread[2];
+    for (int k = 0; k < 2; ++k) {
+      const double mean = sum[k] / count;
+      spread[k] = std::sqrt(std::max(0.0, squares[k] / count - mean * mean));
+    }
+    if (spread[1] <= 0) return;  // no user has a rule: nothing to add
+    const double scale = rules_weight_ * spread[0] / spread[1];
+    weights_.add_(rules.to(torch::kFloat), scale);
+  }
+
   WeightsFn weights_fn_;
   torch::Tensor weights_;
   double recency_tau_;
   int64_t length_;
+  int64_t window_;
+  double rules_weight_;
 };
+
+// Sequential rules (Ludewig & Jannach 2018), [n_items, n_items] in double: T[i][j] sums 1 / gap
+// over every time item j follows item i at most `window` positions later in a user's training
+// sequence; each row then divided by its sum (rows without a follower stay zero).
+torch::Tensor sequential_rules(const RankingData& data, int64_t window) {
+  const int64_t n = data.index.n_items();
+  torch::Tensor rules = torch::zeros({n, n}, torch::kDouble);
+  double* t = rules.data_ptr<double>();
+  for (const auto& items : data.train_sequence) {
+    const auto length = static_cast<int64_t>(items.size());
+    for (int64_t a = 0; a < length; ++a) {
+      for (int64_t gap = 1; gap <= window && a + gap < length; ++gap) {
+        t[items[static_cast<size_t>(a)] * n + items[static_cast<size_t>(a + gap)]] +=
+            1.0 / static_cast<double>(gap);
+      }
+    }
+  }
+  const torch::Tensor sums = rules.sum(1, /*keepdim=*/true);
+  return torch::where(sums > 0, rules / sums, rules);
+}
 
 // X^T X with each co-occurrence of items i and j in a user's training interactions weighted by
 // exp(-|t_i - t_j| / tau) (1 on the diagonal: the items' counts), in double.
@@ -526,14 +587,14 @@ const std::vector<RankerEntry>& ranker_table() {
       {"itemknn", [](const Config& c, const RankingData& d) -> Ranker {
          const int64_t k = c.model.neighbours;
          return std::make_shared<ItemItemImpl>(d.index.n_items(), [k](const RankingData& data) {
-           return itemknn_weights(data.index, k); }, c.model.recency_tau, c.features.history_len); }},
+           return itemknn_weights(data.index, k); }, c.model, c.features.history_len); }},
       {"ease", [](const Config& c, const RankingData& d) -> Ranker {
          const double lambda = c.model.ease_lambda, tau = c.model.ease_tau;
          return std::make_shared<ItemItemImpl>(d.index.n_items(), [lambda, tau](const RankingData& data) {
            if (tau <= 0) return ease_weights(data.index, lambda);
            check_ease_memory(data.index.n_items(), int64_t{8} << 30);
            return ease_from_gram(time_kernel_gram(data, tau), lambda); },
-           c.model.recency_tau, c.features.history_len); }},
+           c.model, c.features.history_len); }},
       {"bpr", [](const Config& c, const RankingData& d) -> Ranker {
          return std::make_shared<BprImpl>(d.index.n_users(), d.index.n_items(),
                                           c.model.embedding_dim); }},

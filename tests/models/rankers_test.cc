@@ -138,6 +138,57 @@ TEST(Rankers, RecencyWeightedItemItemScoresTheLatestItemsByAge) {
   }
 }
 
+// model.sequence_window: itemknn and ease add the sequential rules to their item-item matrix,
+// alpha s T with T[i][j] the row-normalised count of j following i within the window (1 / gap
+// each), and s a positive scale fixed by the data, so alpha doubles the addition.
+TEST(Rankers, SequentialRulesAddTheNormalisedFollowerCounts) {
+  const RankingData d = planted();  // sequences: [1, 2], [4, 5], [0, 2], [3, 5], [0, 1], [3, 4]
+  torch::Tensor rules = torch::zeros({6, 6});
+  rules[1][2] = 1.0f;                // 2 follows 1 (user 0)
+  rules[0][2] = rules[0][1] = 0.5f;  // 2 and 1 each follow 0 once (users 2, 4)
+  rules[4][5] = 1.0f;
+  rules[3][5] = rules[3][4] = 0.5f;
+  Config c;
+  c.train.task = "ranking";
+  c.model.ease_lambda = 1.0;
+  for (const char* name : {"itemknn", "ease"}) {
+    SCOPED_TRACE(name);
+    c.model.name = name;
+    c.model.sequence_window = 0;
+    Ranker plain = make_ranker(c, d);
+    plain->fit(d);
+    const torch::Tensor base = plain->named_buffers()["weights"].clone();
+    c.model.sequence_window = 3;  // longer than any sequence: the same rules as a window of 1
+    c.model.sequence_weight = 1.0;
+    Ranker ruled = make_ranker(c, d);
+    ruled->fit(d);
+    const torch::Tensor added = ruled->named_buffers()["weights"] - base;
+    const float scale = added[1][2].item<float>();
+    EXPECT_GT(scale, 0.0f);
+    EXPECT_TRUE(torch::allclose(added, rules * scale, 1e-4, 1e-6)) << added;
+    c.model.sequence_weight = 2.0;
+    Ranker twice = make_ranker(c, d);
+    twice->fit(d);
+    EXPECT_TRUE(torch::allclose(twice->named_buffers()["weights"] - base, added * 2, 1e-4, 1e-6));
+  }
+  // A window of 1 counts only the next item: in [0, 1, 2], 2 no longer follows 0.
+  RankingData longer = planted();
+  longer.train_sequence[0] = {0, 1, 2};
+  longer.index.train[0] = {0, 1, 2};
+  c.model.name = "ease";
+  c.model.sequence_weight = 1.0;
+  c.model.sequence_window = 0;
+  Ranker plain = make_ranker(c, longer);
+  plain->fit(longer);
+  c.model.sequence_window = 1;
+  Ranker next_only = make_ranker(c, longer);
+  next_only->fit(longer);
+  const torch::Tensor added =
+      next_only->named_buffers()["weights"] - plain->named_buffers()["weights"];
+  // 0 is followed by 1 (users 0, 4) and by 2 (user 2): 2/3 and 1/3.
+  EXPECT_NEAR(added[0][1].item<float>() / added[0][2].item<float>(), 2.0, 1e-4);
+}
+
 // Trains a model a few hundred steps on every training pair; each user's training items must
 // then outscore every item of the other group, and with `missing_too` (negatives drawn from the
 // other group only, as bpr's and the feature models' here) so must the user's missing item of its
