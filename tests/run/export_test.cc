@@ -131,6 +131,17 @@ double check_lists(torch::jit::Module& module, const std::string& recs, const st
   return worst;
 }
 
+// check_lists within the tolerance, the largest difference printed under `label`.
+void expect_lists(torch::jit::Module& module, const std::string& recs, const std::string& scorer,
+                  const std::string& label) {
+  const double worst = check_lists(module, recs, scorer);
+  EXPECT_LE(worst, kTolerance);
+  std::printf(
+      "[ export   ] %s: recommend's lists, largest score difference %.3g (relative above "
+      "1)\n",
+      label.c_str(), worst);
+}
+
 std::string recommend_all(const std::string& checkpoint, const std::string& out) {
   const Shell run =
       testing::shell("recommend --checkpoint " + checkpoint + " --users all -k 10 --output " + out);
@@ -205,12 +216,7 @@ TEST_F(Export, EveryRatingModelServesPredictsPredictionsAndRecommendsListsInCppA
                 expected.size(), worst);
     // recommend: dnnrec recommend's lists, ranked by the unclipped output.
     const std::string recs = recommend_all(checkpoint, dir.file(name + "-recs.csv"));
-    const double worst_list = check_lists(module, recs, "raw");
-    EXPECT_LE(worst_list, kTolerance);
-    std::printf(
-        "[ export   ] %s: recommend's lists, largest score difference %.3g (relative "
-        "above 1)\n",
-        name.c_str(), worst_list);
+    expect_lists(module, recs, "raw", name);
     EXPECT_THROW(module.get_method("recommend")({int64_t{999999}, int64_t{5}}), std::exception);
     // Python, as a serving user loads it.
     Shell python = testing::run_command("/usr/bin/python3 " + checker() + " predict " + model_path +
@@ -241,12 +247,7 @@ TEST_F(Export, EveryRankingModelRecommendsDnnrecsListsInCppAndPython) {
     ASSERT_FALSE(model_path.empty());
     const std::string recs = recommend_all(checkpoint, dir.file(model + "-recs.csv"));
     torch::jit::Module module = torch::jit::load(model_path);
-    const double worst = check_lists(module, recs, "forward");
-    EXPECT_LE(worst, kTolerance);
-    std::printf(
-        "[ export   ] %s: recommend's lists, largest score difference %.3g (relative "
-        "above 1)\n",
-        model.c_str(), worst);
+    expect_lists(module, recs, "forward", model);
     // An unknown user or movie scores NaN; recommend refuses an unknown user.
     const torch::Tensor unknown =
         module.forward({ids({999999, std::stoll(testing::read_csv(recs)[1][0])}), ids({1, 999999})})
