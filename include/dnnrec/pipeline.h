@@ -83,6 +83,10 @@ EvalResult run_evaluate(const std::string& checkpoint, const std::string& data_d
 /// CheckpointError for a directory with none.
 std::vector<std::string> checkpoints_of(const std::string& path);
 
+/// The one checkpoint `path` stands for (checkpoints_of); ConfigError when it holds several
+/// (several seeds or a sweep).
+std::string single_checkpoint(const std::string& path);
+
 /// What `dnnrec predict` did.
 struct PredictResult {
   int64_t rows = 0;
@@ -153,7 +157,8 @@ struct ExportResult {
   std::string to_json() const;
 };
 
-/// Exports a checkpoint (data_dir empty: the folder stored in it). format "torchscript":
+/// Exports a checkpoint, or a run directory's (single_checkpoint; data_dir empty: the folder
+/// stored in it). format "torchscript":
 /// out_dir/<name>/1/model.pt, a TorchScript module built in C++ whose forward(user_ids,
 /// movie_ids) (int64 raw ids) returns what `dnnrec predict` returns for a rating or binary model
 /// and the scores `recommend` ranks by for a ranking model, which also has recommend(user_id, k)

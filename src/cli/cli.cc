@@ -387,15 +387,9 @@ int export_model(std::vector<std::string> args, std::ostream& out) {
   const auto parsed = cmd.start(args, out);
   if (!parsed) return kExitOk;
   const cxxopts::ParseResult& r = *parsed;
-  const auto checkpoints = checkpoints_of(require(r, "checkpoint", "export"));
-  if (checkpoints.size() != 1) {
-    throw ConfigError("export: " + get(r, "checkpoint") + " holds " +
-                      std::to_string(checkpoints.size()) +
-                      " checkpoints (several seeds or a sweep); give one checkpoint file");
-  }
   const ExportResult result =
-      run_export(checkpoints.front(), get(r, "data"), get(r, "format", "torchscript"),
-                 require(r, "out", "export"), get(r, "name"));
+      run_export(require(r, "checkpoint", "export"), get(r, "data"),
+                 get(r, "format", "torchscript"), require(r, "out", "export"), get(r, "name"));
   if (r["json"].as<bool>()) {
     out << result.to_json() << "\n";
   } else {

@@ -148,6 +148,7 @@ class ItemItemImpl : public RankerImpl {
   void add_sequential_rules(const RankingData& data) {
     torch::NoGradGuard no_grad;
     const torch::Tensor rules = sequential_rules(data, window_);
+    const torch::Tensor weights = weights_.to(torch::kDouble);
     const int64_t n_users = data.index.n_users();
     double sum[2] = {0, 0}, squares[2] = {0, 0};
     for (int64_t begin = 0; begin < n_users; begin += 256) {
@@ -155,8 +156,7 @@ class ItemItemImpl : public RankerImpl {
       for (int64_t u = begin; u < std::min(n_users, begin + 256); ++u) users.push_back(u);
       const torch::Tensor rows =
           user_factors(user_block(data, users, "val", length_)).to(torch::kDouble);
-      const torch::Tensor scores[2] = {torch::matmul(rows, weights_.to(torch::kDouble)),
-                                       torch::matmul(rows, rules)};
+      const torch::Tensor scores[2] = {torch::matmul(rows, weights), torch::matmul(rows, rules)};
       for (int k = 0; k < 2; ++k) {
         sum[k] += scores[k].sum().item<double>();
         squares[k] += scores[k].pow(2).sum().item<double>();

@@ -284,6 +284,15 @@ Batch pair_columns(Restored& r, const std::vector<int64_t>& users,
   return data.slice(0, data.size());
 }
 
+// Lists as one flat buffer and where each begins: list r is flat[begin[r], begin[r + 1]).
+struct Flat {
+  std::vector<int64_t> flat, begin = {0};
+  void add(const std::vector<int64_t>& list) {
+    flat.insert(flat.end(), list.begin(), list.end());
+    begin.push_back(static_cast<int64_t>(flat.size()));
+  }
+};
+
 constexpr int64_t kUnknownId = -1;  // no raw id is negative: the row every unknown id reads
 
 // A rating or binary model: forward(user_ids, movie_ids) -> predict's predictions.
@@ -333,14 +342,11 @@ torch::jit::Module rating_module(Restored& r, const std::string& name) {
     const auto at = std::lower_bound(users.begin(), users.end(), r.data.ratings.user[i]);
     rated[static_cast<size_t>(at - users.begin()) + 1].push_back(r.data.ratings.movie[i]);
   }
-  std::vector<int64_t> rated_movies, rated_begin = {0};
-  for (const auto& list : rated) {
-    rated_movies.insert(rated_movies.end(), list.begin(), list.end());
-    rated_begin.push_back(static_cast<int64_t>(rated_movies.size()));
-  }
+  Flat rated_flat;
+  for (const auto& list : rated) rated_flat.add(list);
   s.buffer("catalogue", long_tensor(sorted_unique(catalogue)));
-  s.buffer("rated_movies", long_tensor(rated_movies));
-  s.buffer("rated_begin", long_tensor(rated_begin));
+  s.buffer("rated_movies", long_tensor(rated_flat.flat));
+  s.buffer("rated_begin", long_tensor(rated_flat.begin));
   s.line(0, "def recommend(self, user_id: int, k: int) -> Tuple[Tensor, Tensor]:");
   s.line(1, "u = int(self._rows(" + user_keys + ", torch.tensor([user_id]))[0])");
   s.line(1, "a = int(self.rated_begin[u])");
@@ -422,19 +428,16 @@ torch::jit::Module ranking_module(RestoredRanking& r, const std::string& name) {
   const SortedKeys users = sorted_keys(index.users), items = sorted_keys(index.items);
   const std::vector<int64_t>& order = users.order;
   // What recommend leaves out for each user (in table-row order).
-  std::vector<int64_t> excluded, excluded_begin = {0, 0};
-  for (int64_t u : order) {
-    const auto items = excluded_items(index, u, "serve");
-    excluded.insert(excluded.end(), items.begin(), items.end());
-    excluded_begin.push_back(static_cast<int64_t>(excluded.size()));
-  }
+  Flat excluded;
+  excluded.add({});  // row 0: an unknown user
+  for (int64_t u : order) excluded.add(excluded_items(index, u, "serve"));
   const std::string keys_u = s.buffer("user_keys", long_tensor(users.keys));
   const std::string keys_i = s.buffer("item_keys", long_tensor(items.keys));
   const std::string row_u = s.buffer("user_index", long_tensor(users.index));
   const std::string row_i = s.buffer("item_index", long_tensor(items.index));
   const std::string item_ids = s.buffer("item_ids", long_tensor(index.items));
-  const std::string ex = s.buffer("excluded", long_tensor(excluded));
-  const std::string ex_begin = s.buffer("excluded_begin", long_tensor(excluded_begin));
+  const std::string ex = s.buffer("excluded", long_tensor(excluded.flat));
+  const std::string ex_begin = s.buffer("excluded_begin", long_tensor(excluded.begin));
   // Row r of a per-user table below belongs to user index user_index[r]; `order` maps.
   std::vector<int64_t> row_of(static_cast<size_t>(n_users));
   for (size_t k = 0; k < order.size(); ++k) {
@@ -534,8 +537,9 @@ torch::jit::Module ranking_module(RestoredRanking& r, const std::string& name) {
 
   s.line(0, "def forward(self, user_ids: Tensor, movie_ids: Tensor) -> Tensor:");
   s.line(1, "u = self._rows(" + keys_u + ", user_ids)");
-  s.line(1, "i = " + row_i + ".index_select(0, self._rows(" + keys_i + ", movie_ids))");
-  s.line(1, "known = (u > 0) & (self._rows(" + keys_i + ", movie_ids) > 0)");
+  s.line(1, "m = self._rows(" + keys_i + ", movie_ids)");
+  s.line(1, "i = " + row_i + ".index_select(0, m)");
+  s.line(1, "known = (u > 0) & (m > 0)");
   if (kind == "features") {
     s.line(1, "scores = self._score_pairs(u, i)");
   } else {
@@ -691,7 +695,8 @@ ExportResult run_export(const std::string& checkpoint, const std::string& data_d
     throw ConfigError("--format: torchscript or embeddings, got '" + format + "'");
   }
   if (out_dir.empty()) throw ConfigError("export: --out DIR is required");
-  Checkpoint ckpt = load_checkpoint(checkpoint);
+  const std::string file = single_checkpoint(checkpoint);
+  Checkpoint ckpt = load_checkpoint(file);
   const Config& config = ckpt.config;
   const bool ranking = config.train.task == "ranking";
   ExportResult result;
@@ -706,7 +711,7 @@ ExportResult run_export(const std::string& checkpoint, const std::string& data_d
   json meta;
   meta["dnnrec_export"] = 1;
   meta["dnnrec_version"] = ckpt.meta.dnnrec_version;
-  meta["checkpoint"] = checkpoint;
+  meta["checkpoint"] = file;
   meta["weights_digest"] = ckpt.weights_digest();
   meta["data_fingerprint"] = ckpt.meta.data_fingerprint;
   meta["model"] = config.model.name;

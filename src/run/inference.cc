@@ -272,6 +272,15 @@ std::vector<float> predict_pairs(Restored& r, const std::vector<int64_t>& users,
 
 }  // namespace
 
+std::string single_checkpoint(const std::string& path) {
+  const std::vector<std::string> checkpoints = checkpoints_of(path);
+  if (checkpoints.size() != 1) {
+    throw ConfigError(path + " holds " + std::to_string(checkpoints.size()) +
+                      " checkpoints (several seeds or a sweep); give one checkpoint file");
+  }
+  return checkpoints.front();
+}
+
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
                           const std::string& input, const std::string& output) {
   Checkpoint ckpt = load_checkpoint(checkpoint);
@@ -373,6 +382,13 @@ std::vector<Recommendation> recommend_one(Restored& r, int64_t user, int k) {
   return result;
 }
 
+// Each id's position in `ids`.
+std::unordered_map<int64_t, int64_t> positions(const std::vector<int64_t>& ids) {
+  std::unordered_map<int64_t, int64_t> out;
+  for (size_t i = 0; i < ids.size(); ++i) out[ids[i]] = static_cast<int64_t>(i);
+  return out;
+}
+
 // A ranking model's lists: its users (all of them for an empty `users`), unknown ones skipped.
 std::vector<UserRecommendations> recommend_restored(RestoredRanking& r,
                                                     const std::vector<int64_t>& users, int k,
@@ -382,8 +398,7 @@ std::vector<UserRecommendations> recommend_restored(RestoredRanking& r,
   if (users.empty()) {
     for (int64_t u = 0; u < index.n_users(); ++u) rows.push_back(u);
   } else {
-    std::unordered_map<int64_t, int64_t> row_of;
-    for (int64_t u = 0; u < index.n_users(); ++u) row_of[index.users[static_cast<size_t>(u)]] = u;
+    const auto row_of = positions(index.users);
     int64_t unknown = 0;
     for (int64_t user : users) {
       const auto it = row_of.find(user);
@@ -525,12 +540,7 @@ Model Model::load(const std::string& path, const std::string& data_dir) {
   // dnnrec logs through spdlog's default logger. spdlog's own writes to stdout, which is the
   // program's: unless the program has set a logger of its own, warnings go to stderr.
   if (spdlog::default_logger()->name().empty()) init_logging("warn");
-  const std::vector<std::string> checkpoints = checkpoints_of(path);
-  if (checkpoints.size() != 1) {
-    throw ConfigError(path + " holds " + std::to_string(checkpoints.size()) +
-                      " checkpoints (several seeds or a sweep); give one checkpoint file");
-  }
-  Checkpoint ckpt = load_checkpoint(checkpoints.front());
+  Checkpoint ckpt = load_checkpoint(single_checkpoint(path));
   auto state = std::make_unique<State>();
   state->name = ckpt.config.model.name;
   state->task = ckpt.config.train.task;
@@ -555,9 +565,7 @@ std::vector<float> Model::predict(const std::vector<int64_t>& users,
   // A ranking model: each known user's scores of every item, as recommend computes them.
   RestoredRanking& r = *state_->ranking;
   const InteractionIndex& index = r.ranking.index;
-  std::unordered_map<int64_t, int64_t> user_row, item_row;
-  for (int64_t u = 0; u < index.n_users(); ++u) user_row[index.users[static_cast<size_t>(u)]] = u;
-  for (int64_t i = 0; i < index.n_items(); ++i) item_row[index.items[static_cast<size_t>(i)]] = i;
+  const auto user_row = positions(index.users), item_row = positions(index.items);
   std::vector<int64_t> wanted;  // the known users, each once
   std::unordered_map<int64_t, size_t> slot;
   for (int64_t user : users) {
@@ -566,18 +574,12 @@ std::vector<float> Model::predict(const std::vector<int64_t>& users,
       wanted.push_back(it->second);
     }
   }
-  torch::NoGradGuard no_grad;
-  r.model->eval();
-  r.model->freeze_items(true);
   torch::Tensor scores = torch::empty({static_cast<int64_t>(wanted.size()), index.n_items()});
-  const auto step = static_cast<size_t>(user_block_size(index.n_items()));
-  for (size_t begin = 0; begin < wanted.size(); begin += step) {
-    const size_t end = std::min(wanted.size(), begin + step);
-    const std::vector<int64_t> block(wanted.begin() + begin, wanted.begin() + end);
-    scores.slice(0, static_cast<int64_t>(begin), static_cast<int64_t>(end))
-        .copy_(r.model->score(user_block(r.ranking, block, "serve", r.model->sequence_length())));
-  }
-  r.model->freeze_items(false);
+  score_blocks(r, wanted, "serve",
+               [&](size_t begin, const std::vector<int64_t>& block, const torch::Tensor& rows) {
+                 const auto from = static_cast<int64_t>(begin);
+                 scores.slice(0, from, from + static_cast<int64_t>(block.size())).copy_(rows);
+               });
   const auto table = scores.accessor<float, 2>();
   std::vector<float> out(users.size(), std::numeric_limits<float>::quiet_NaN());
   for (size_t j = 0; j < users.size(); ++j) {

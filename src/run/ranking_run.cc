@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -664,38 +665,47 @@ std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::s
   return evaluate_model(r.model, r.ranking, part, topk_of(r.ckpt.config));
 }
 
+void score_blocks(
+    RestoredRanking& r, const std::vector<int64_t>& users, const std::string& part,
+    const std::function<void(size_t, const std::vector<int64_t>&, const torch::Tensor&)>& fn) {
+  torch::NoGradGuard no_grad;
+  r.model->eval();
+  r.model->freeze_items(true);
+  // Blocks as evaluate_ranking's, so every user's scores come from the same products.
+  const auto block_size = static_cast<size_t>(user_block_size(r.ranking.index.n_items()));
+  for (size_t begin = 0; begin < users.size(); begin += block_size) {
+    const size_t end = std::min(users.size(), begin + block_size);
+    const std::vector<int64_t> block(users.begin() + begin, users.begin() + end);
+    fn(begin, block,
+       r.model->score(user_block(r.ranking, block, part, r.model->sequence_length()))
+           .to(torch::kFloat)
+           .contiguous());
+  }
+  r.model->freeze_items(false);
+}
+
 std::vector<std::vector<int64_t>> rank_users(RestoredRanking& r, const std::vector<int64_t>& users,
                                              int k, const std::string& candidates,
                                              std::vector<std::vector<float>>* scores_out) {
   if (candidates != "serve" && candidates != "test" && candidates != "val") {
     throw ConfigError("--candidates: serve, test or val, got " + candidates);
   }
-  torch::NoGradGuard no_grad;
   const InteractionIndex& index = r.ranking.index;
-  r.model->eval();
-  r.model->freeze_items(true);
   std::vector<std::vector<int64_t>> lists;
-  // Blocks as evaluate_ranking's, so every user's scores come from the same products.
-  const auto block_size = static_cast<size_t>(user_block_size(index.n_items()));
-  for (size_t begin = 0; begin < users.size(); begin += block_size) {
-    const size_t end = std::min(users.size(), begin + block_size);
-    const std::vector<int64_t> block(users.begin() + begin, users.begin() + end);
-    const torch::Tensor scores =
-        r.model->score(user_block(r.ranking, block, candidates, r.model->sequence_length()))
-            .to(torch::kFloat)
-            .contiguous();
-    auto block_lists = top_k_lists(index, scores, block, candidates, k);
-    for (size_t j = 0; j < block_lists.size(); ++j) {
-      if (scores_out != nullptr) {
-        const float* row = scores.data_ptr<float>() + static_cast<int64_t>(j) * index.n_items();
-        std::vector<float> picked;
-        for (int64_t item : block_lists[j]) picked.push_back(row[item]);
-        scores_out->push_back(std::move(picked));
-      }
-      lists.push_back(std::move(block_lists[j]));
-    }
-  }
-  r.model->freeze_items(false);
+  score_blocks(r, users, candidates,
+               [&](size_t, const std::vector<int64_t>& block, const torch::Tensor& scores) {
+                 auto block_lists = top_k_lists(index, scores, block, candidates, k);
+                 for (size_t j = 0; j < block_lists.size(); ++j) {
+                   if (scores_out != nullptr) {
+                     const float* row =
+                         scores.data_ptr<float>() + static_cast<int64_t>(j) * index.n_items();
+                     std::vector<float> picked;
+                     for (int64_t item : block_lists[j]) picked.push_back(row[item]);
+                     scores_out->push_back(std::move(picked));
+                   }
+                   lists.push_back(std::move(block_lists[j]));
+                 }
+               });
   return lists;
 }
 

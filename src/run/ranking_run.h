@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,6 +50,14 @@ RestoredRanking restore_ranking(Checkpoint ckpt, const std::string& data_dir);
 /// *users gets the number of users measured.
 std::map<std::string, double> evaluate_restored(RestoredRanking& r, const std::string& part,
                                                 int64_t* users = nullptr);
+
+/// The restored model's scores of every item for the user indices `users`, in the blocks
+/// evaluation scores them in (the same products), with `part`'s histories (as user_block):
+/// fn(position of the block's first user in `users`, the block's users, their scores
+/// [block, n_items], float and contiguous).
+void score_blocks(
+    RestoredRanking& r, const std::vector<int64_t>& users, const std::string& part,
+    const std::function<void(size_t, const std::vector<int64_t>&, const torch::Tensor&)>& fn);
 
 /// The k best items of each user index in `users`. candidates "test": what test evaluation
 /// ranks (training and validation items left out, the history of a sequential model ending
