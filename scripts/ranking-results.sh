@@ -19,7 +19,7 @@ seeds=${SEEDS:-3}
 random_models=(pop pop+rated itemknn ease ease+rated bpr two-tower dnn-ranking deepfm-ranking
   neumf-ranking ranking)
 leave_last_models=(pop itemknn ease bpr two-tower dnn-ranking deepfm-ranking neumf-ranking
-  sasrec sequential)
+  sasrec ease-sequential sequential)
 read -r -a train_random <<< "${RANDOM_MODELS-${random_models[*]}}"
 read -r -a train_leave_last <<< "${LEAVE_LAST_MODELS-${leave_last_models[*]}}"
 

@@ -14,7 +14,7 @@ namespace dnnrec {
 // --help, `dnnrec config --markdown`, the README table) and validate() are all made from these
 // rows. A check is one of check::none(), at_least(x), greater(x), unit() ([0, 1)), open_unit()
 // ((0, 1)), finite(), one_of("a|b", alias "from=to"), non_empty(), layer_sizes(),
-// positive_list() (config.cc);
+// positive_list(), non_negative_list() (config.cc);
 // rules that tie several keys together live beside validate() in config.cc.
 /// Where the data is and how it is split.
 #define DNNREC_DATA_KEYS(X) \
@@ -163,7 +163,19 @@ namespace dnnrec {
   X(model, int, blocks, 2, "", at_least(1), \
     "sasrec: self-attention blocks, >= 1.") \
   X(model, int, heads, 1, "", at_least(1), \
-    "sasrec: attention heads (embedding_dim must be a multiple), >= 1.")
+    "sasrec: attention heads (embedding_dim must be a multiple), >= 1.") \
+  X(model, std::vector<std::string>, members, (std::vector<std::string>{}), "", none(), \
+    "blend: its member models, two or more, each a config file (.yaml or .yml: trained by " \
+    "this run into members/<i>-<model>/, with this config's data and eval sections, " \
+    "features.user_features and train.seed, threads and device) or a trained ranking " \
+    "checkpoint or run directory (used as it is; trained on the same data, split and eval " \
+    "keys). A relative path in a config file is taken from that file's folder, one given " \
+    "with --set from the working directory.") \
+  X(model, std::vector<double>, member_weights, (std::vector<double>{}), "", \
+    non_negative_list(), \
+    "blend: each member's weight w in the fused score -sum w ln(1 + rank), rank the item's " \
+    "place (0 = first) in the member's ranking of the items the list may hold; empty = " \
+    "equal weights.")
 
 /// compile + fit settings and callbacks.
 #define DNNREC_TRAIN_KEYS(X) \

@@ -66,7 +66,8 @@ struct Check {
     kOneOf,
     kNonEmpty,
     kLayerSizes,
-    kPositiveList
+    kPositiveList,
+    kNonNegativeList
   };
   Check(Kind k = Kind::kNone, double b = 0) : kind(k), bound(b) {}
   Kind kind;
@@ -85,6 +86,7 @@ Check finite() { return {Check::Kind::kFinite}; }
 Check non_empty() { return {Check::Kind::kNonEmpty}; }
 Check layer_sizes() { return {Check::Kind::kLayerSizes}; }
 Check positive_list() { return {Check::Kind::kPositiveList}; }
+Check non_negative_list() { return {Check::Kind::kNonNegativeList}; }
 // "a|b|c", with an optional "wrong=right" hint.
 Check one_of(const std::string& choices, const std::string& alias = "") {
   Check c(Check::Kind::kOneOf);
@@ -154,6 +156,24 @@ void check_value(const Check& c, const std::string& key, const std::vector<int64
                      " at position " + std::to_string(i + 1));
     }
   }
+}
+
+void check_value(const Check& c, const std::string& key, const std::vector<double>& value,
+                 Problems& p) {
+  if (c.kind != Check::Kind::kNonNegativeList) {
+    throw std::logic_error(key + ": this check does not apply to a list of numbers");
+  }
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (!(value[i] >= 0)) {
+      p.add(key, "values must be >= 0, got " + format_value(value[i]) + " at position " +
+                     std::to_string(i + 1));
+    }
+  }
+}
+
+void check_value(const Check& c, const std::string& key, const std::vector<std::string>&,
+                 Problems&) {
+  throw std::logic_error(key + ": a list of names has no check");
 }
 
 void check_value(const Check& c, const std::string& key, bool, Problems&) {
@@ -284,15 +304,15 @@ void merge_value(Config& config, const Field& field, const YAML::Node& key_node,
   if (value.IsScalar()) {
     text = value.Scalar();
   } else if (value.IsNull()) {
-    if (field.info.type != "string" && field.info.type != "int_list") {
+    if (field.info.type != "string" && !is_list_type(field.info.type)) {
       problems.add(at, field.info.key + ": missing value");
       return;
     }
-  } else if (value.IsSequence() && field.info.type == "int_list") {
+  } else if (value.IsSequence() && is_list_type(field.info.type)) {
     std::vector<std::string> items;
     for (const YAML::Node& item : value) {
       if (!item.IsScalar()) {
-        problems.add(item, field.info.key + ": list items must be integers");
+        problems.add(item, field.info.key + ": list items must be single values");
         return;
       }
       items.push_back(item.Scalar());
@@ -487,6 +507,17 @@ void Config::merge_yaml_file(const std::string& path) {
   text << in.rdbuf();
   if (!in) throw ConfigError("cannot read config file '" + path + "'");
   merge_yaml_string(text.str(), path);
+  // A blend's members named by this file are taken from the file's folder, so a config runs the
+  // same from any working directory.
+  const YAML::Node doc = YAML::Load(text.str());
+  if (doc.IsMap() && doc["model"] && doc["model"].IsMap() && doc["model"]["members"]) {
+    const std::filesystem::path folder = std::filesystem::path(path).parent_path();
+    for (std::string& member : model.members) {
+      if (std::filesystem::path(member).is_relative()) {
+        member = (folder / member).lexically_normal().string();
+      }
+    }
+  }
 }
 
 std::string Config::to_yaml() const {
@@ -500,11 +531,12 @@ std::string Config::to_yaml() const {
     std::string value = f.format(*this);
     if (f.info.type == "string") {
       value = yaml_string(value);
-    } else if (f.info.type == "int_list") {
-      std::replace(value.begin(), value.end(), ',', ' ');
-      std::stringstream items(value);
+    } else if (is_list_type(f.info.type)) {
       std::vector<std::string> parts;
-      for (std::string item; items >> item;) parts.push_back(item);
+      std::stringstream items(value);
+      for (std::string item; std::getline(items, item, ',');) {
+        parts.push_back(f.info.type == "string_list" ? yaml_string(item) : item);
+      }
       value = "[" + join(parts, ", ") + "]";
     }
     out += "  # " + f.info.help + "\n  " + f.name + ": " + value + "\n";
@@ -573,6 +605,32 @@ bool task_known(const Config& c) {
   return c.train.task == "rating" || c.train.task == "binary" || c.train.task == "ranking";
 }
 
+// A blend names two or more members and at most one weight each; the other models none.
+void check_blend(const Config& c, Problems& p) {
+  const auto& m = c.model;
+  if (m.name != "blend") {
+    if (!m.members.empty() || !m.member_weights.empty()) {
+      p.add(m.members.empty() ? "model.member_weights" : "model.members",
+            "belongs to model blend, not " + quoted(m.name) + ": leave it empty");
+    }
+    return;
+  }
+  if (m.members.size() < 2) {
+    p.add("model.members", "a blend needs two or more members (config files or checkpoints), got " +
+                               std::to_string(m.members.size()));
+  }
+  if (!m.member_weights.empty() && m.member_weights.size() != m.members.size()) {
+    p.add("model.member_weights", "one weight per member: " + std::to_string(m.members.size()) +
+                                      " members, " + std::to_string(m.member_weights.size()) +
+                                      " weights");
+  }
+  double sum = 0;
+  for (double w : m.member_weights) sum += w;
+  if (!m.member_weights.empty() && !(sum > 0)) {
+    p.add("model.member_weights", "at least one weight must be > 0");
+  }
+}
+
 // The ranking task takes the ranking models and splits, the other tasks the rest.
 void check_task_model(const Config& c, Problems& p) {
   if (!task_known(c)) return;
@@ -606,6 +664,7 @@ void check_task_model(const Config& c, Problems& p) {
                              ") must be a multiple of the heads (" + std::to_string(c.model.heads) +
                              ")");
   }
+  check_blend(c, p);
   if (c.train.dislike_threshold >= 0 && !(c.train.dislike_threshold < c.train.like_threshold)) {
     p.add("train.dislike_threshold", "must be below train.like_threshold (" +
                                          format_value(c.train.like_threshold) + "), got " +

@@ -88,27 +88,63 @@ void parse_value(const std::string& text, bool& out) {
 
 void parse_value(const std::string& text, std::string& out) { out = text; }
 
-// "256,128,64", "[256, 128, 64]" or "" (no hidden layers).
-void parse_value(const std::string& text, std::vector<int64_t>& out) {
+namespace {
+// The items of "a,b,c", "[a, b, c]" or "" (none), each trimmed; false for an empty item.
+bool list_items(const std::string& text, std::vector<std::string>& items) {
   std::string s = trim(text);
   if (s.size() >= 2 && s.front() == '[' && s.back() == ']') s = trim(s.substr(1, s.size() - 2));
+  items.clear();
+  if (s.empty()) return true;
+  if (s.back() == ',') return false;
+  std::stringstream parts(s);
+  for (std::string part; std::getline(parts, part, ',');) {
+    items.push_back(trim(part));
+    if (items.back().empty()) return false;
+  }
+  return true;
+}
+}  // namespace
+
+// "256,128,64", "[256, 128, 64]" or "" (no hidden layers).
+void parse_value(const std::string& text, std::vector<int64_t>& out) {
+  std::vector<std::string> items;
   std::vector<int64_t> values;
-  if (!s.empty()) {
-    std::stringstream parts(s);
-    std::string part;
-    while (std::getline(parts, part, ',')) {
-      int64_t value = 0;
-      bool out_of_range = false;
-      if (!parse_integer(part, value, out_of_range)) {
-        throw ValueError(quoted(text) + " is not a list of integers (e.g. 256,128,64)");
-      }
-      values.push_back(value);
-    }
-    if (s.back() == ',') {
-      throw ValueError(quoted(text) + " is not a list of integers (e.g. 256,128,64)");
+  bool ok = list_items(text, items);
+  for (size_t i = 0; ok && i < items.size(); ++i) {
+    int64_t value = 0;
+    bool out_of_range = false;
+    ok = parse_integer(items[i], value, out_of_range);
+    values.push_back(value);
+  }
+  if (!ok) throw ValueError(quoted(text) + " is not a list of integers (e.g. 256,128,64)");
+  out = std::move(values);
+}
+
+// "0.7,0.3", "[0.7, 0.3]" or "".
+void parse_value(const std::string& text, std::vector<double>& out) {
+  std::vector<std::string> items;
+  if (!list_items(text, items)) {
+    throw ValueError(quoted(text) + " is not a list of numbers (e.g. 0.7,0.3)");
+  }
+  std::vector<double> values(items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    try {
+      parse_value(items[i], values[i]);
+    } catch (const ValueError&) {
+      throw ValueError(quoted(text) + " is not a list of numbers (e.g. 0.7,0.3)");
     }
   }
   out = std::move(values);
+}
+
+// "a.yaml,b.yaml", "[a.yaml, b.yaml]" or "".
+void parse_value(const std::string& text, std::vector<std::string>& out) {
+  std::vector<std::string> items;
+  if (!list_items(text, items)) {
+    throw ValueError(quoted(text) +
+                     " is not a list of names (e.g. a.yaml,b.yaml): an item is empty");
+  }
+  out = std::move(items);
 }
 
 std::string format_value(int v) { return std::to_string(v); }
@@ -136,6 +172,14 @@ std::string format_value(const std::vector<int64_t>& v) {
   return join(parts, ",");
 }
 
+std::string format_value(const std::vector<double>& v) {
+  std::vector<std::string> parts;
+  for (double x : v) parts.push_back(format_value(x));
+  return join(parts, ",");
+}
+
+std::string format_value(const std::vector<std::string>& v) { return join(v, ","); }
+
 // Overloaded on a null pointer of the field type, so each type names itself in one line.
 const char* type_name(const int*) { return "int"; }
 const char* type_name(const int64_t*) { return "int"; }
@@ -143,5 +187,11 @@ const char* type_name(const double*) { return "float"; }
 const char* type_name(const bool*) { return "bool"; }
 const char* type_name(const std::string*) { return "string"; }
 const char* type_name(const std::vector<int64_t>*) { return "int_list"; }
+const char* type_name(const std::vector<double>*) { return "float_list"; }
+const char* type_name(const std::vector<std::string>*) { return "string_list"; }
+
+bool is_list_type(const std::string& type) {
+  return type == "int_list" || type == "float_list" || type == "string_list";
+}
 
 }  // namespace dnnrec::config_value

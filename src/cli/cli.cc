@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "base/config_value.h"
 #include "base/runtime.h"
 #include "base/signals.h"
 #include "cli/command.h"
@@ -470,12 +471,17 @@ json config_json(const Config& c) {
     json v = value;
     if (f.type == "int" || f.type == "float" || f.type == "bool") {
       v = json::parse(value);
-    } else if (f.type == "int_list") {
+    } else if (config_value::is_list_type(f.type)) {
       v = json::array();
       std::istringstream in(value);
       std::string item;
       while (std::getline(in, item, ',')) {
-        if (!item.empty()) v.push_back(std::stoll(item));
+        if (item.empty()) continue;
+        if (f.type == "string_list") {
+          v.push_back(item);
+        } else {
+          v.push_back(json::parse(item));
+        }
       }
     }
     doc[section][name] = v;

@@ -155,10 +155,12 @@ void add_config_flags(Command& cmd) {
     } else {
       const std::string& t = field.type;
       cmd.add(field.flag, help,
-              t == "int_list" ? "N,N,..."
-              : t == "int"    ? "N"
-              : t == "float"  ? "X"
-                              : "VALUE");
+              t == "int_list"      ? "N,N,..."
+              : t == "float_list"  ? "X,X,..."
+              : t == "string_list" ? "A,B,..."
+              : t == "int"         ? "N"
+              : t == "float"       ? "X"
+                                   : "VALUE");
     }
   }
 }

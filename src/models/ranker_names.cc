@@ -20,6 +20,8 @@ const std::vector<std::pair<std::string, std::string>>& ranker_losses() {
       {"dnn", "bce"},
       {"deepfm", "bce"},
       {"neumf", "bce"},
+      // Ranks of its members' lists, fused; the members train or fit alone.
+      {"blend", "none"},
   };
   return table;
 }

@@ -55,6 +55,7 @@ UserBlock user_block(const RankingData& data, const std::vector<int64_t>& users,
                      const std::string& part, int64_t length,
                      const std::vector<int64_t>* leave_out) {
   UserBlock block = user_block(data.index, users, leave_out);
+  block.part = part;
   if (length <= 0) return block;
   block.sequence = torch::zeros({static_cast<int64_t>(users.size()), length}, torch::kLong);
   auto seq = block.sequence.accessor<int64_t, 2>();
@@ -610,9 +611,85 @@ const std::vector<RankerEntry>& ranker_table() {
 }
 // clang-format on
 
+// A rank blend: every member ranks the items a user's list may hold (all but excluded_items
+// for the block's part), and an item scores -sum_m w_m ln(1 + rank_m). Ranks, not scores, so
+// members whose scores live on different scales (EASE's regression, SASRec's logits) combine
+// without calibration; the log puts the weight on the heads of the lists.
+class BlendImpl : public RankerImpl {
+ public:
+  BlendImpl(std::vector<Ranker> members, std::vector<double> weights, const RankingData& data)
+      : members_(std::move(members)), weights_(std::move(weights)), index_(data.index) {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      register_module("member" + std::to_string(i), members_[i]);
+      length_ = std::max(length_, members_[i]->sequence_length());
+    }
+    if (weights_.empty()) weights_.assign(members_.size(), 1.0);
+  }
+  int64_t sequence_length() const override { return length_; }
+  void freeze_items(bool on) override {
+    for (auto& m : members_) m->freeze_items(on);
+  }
+  torch::Tensor score(const UserBlock& block) override {
+    const int64_t b = block.users.size(0), n = index_.n_items();
+    torch::Tensor excluded = torch::zeros({b, n}, torch::kBool);
+    const int64_t* users = block.users.data_ptr<int64_t>();
+    bool* mask = excluded.data_ptr<bool>();
+    for (int64_t j = 0; j < b; ++j) {
+      for (int64_t item : excluded_items(index_, users[j], block.part)) mask[j * n + item] = true;
+    }
+    torch::Tensor fused = torch::zeros({b, n}, torch::kFloat);
+    for (size_t m = 0; m < members_.size(); ++m) {
+      if (weights_[m] == 0) continue;
+      UserBlock own = block;  // the member reads the latest items of the history it takes
+      const int64_t length = members_[m]->sequence_length();
+      own.sequence = length > 0 ? block.sequence.slice(1, length_ - length) : torch::Tensor();
+      const torch::Tensor ranks = competition_ranks(members_[m]->score(own), excluded);
+      fused.sub_(torch::log1p(ranks.to(torch::kFloat)), weights_[m]);
+    }
+    return fused;
+  }
+  const std::vector<Ranker>& members() const { return members_; }
+
+ private:
+  std::vector<Ranker> members_;
+  std::vector<double> weights_;
+  InteractionIndex index_;  // each user's excluded items
+  int64_t length_ = 0;
+};
+
 }  // namespace
 
-Ranker make_ranker(const Config& config, const RankingData& data) {
+torch::Tensor competition_ranks(const torch::Tensor& scores, const torch::Tensor& excluded) {
+  const torch::Tensor allowed =
+      scores.to(torch::kFloat).masked_fill(excluded, -std::numeric_limits<float>::infinity());
+  // Ascending negated scores: searchsorted(left) counts the allowed items strictly above.
+  const torch::Tensor ascending = std::get<0>(torch::sort(-allowed, /*dim=*/1));
+  torch::Tensor ranks = torch::searchsorted(ascending.contiguous(), (-allowed).contiguous());
+  const torch::Tensor last = (~excluded).sum(1, /*keepdim=*/true).expand_as(ranks);
+  return torch::where(excluded, last, ranks);
+}
+
+std::vector<Ranker> blend_members(RankerImpl& blend) {
+  auto* b = dynamic_cast<BlendImpl*>(&blend);
+  if (b == nullptr) throw Error("blend_members: the model is not a blend");
+  return b->members();
+}
+
+Ranker make_ranker(const Config& config, const RankingData& data,
+                   const std::vector<Config>& members) {
+  if (config.model.name == "blend") {
+    if (members.size() != config.model.members.size() || members.size() < 2) {
+      throw ConfigError("model blend: " + std::to_string(config.model.members.size()) +
+                        " members named, " + std::to_string(members.size()) +
+                        " member configs given (a blend needs two or more)");
+    }
+    std::vector<Ranker> built;
+    for (const Config& m : members) {
+      if (m.model.name == "blend") throw ConfigError("model blend: a member cannot be a blend");
+      built.push_back(make_ranker(m, data));
+    }
+    return std::make_shared<BlendImpl>(std::move(built), config.model.member_weights, data);
+  }
   const auto& names = ranker_names();
   const bool listed = std::find(names.begin(), names.end(), config.model.name) != names.end();
   for (const auto& e : ranker_table()) {

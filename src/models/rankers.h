@@ -45,6 +45,9 @@ struct UserBlock {
   /// [B, L] the user's latest L items in time order, item index + 1, left-padded with 0; only
   /// for models with a sequence_length() (undefined otherwise).
   torch::Tensor sequence;
+  /// The part the block is scored for ("val", "test", "serve", "train"; "" = only the training
+  /// items known): what excluded_items leaves out of the users' lists.
+  std::string part;
   /// The training items as a 0/1 matrix [B, n_items].
   torch::Tensor dense(int64_t n_items) const;
 };
@@ -112,7 +115,19 @@ class RankerImpl : public torch::nn::Module {
 using Ranker = std::shared_ptr<RankerImpl>;
 
 /// Builds the ranking model of `config` (model.name) for `data`, closed-form weights not yet
-/// computed (fit does it). Throws ConfigError for an unknown name.
-Ranker make_ranker(const Config& config, const RankingData& data);
+/// computed (fit does it). A blend's members are built from `members` (their configs, in
+/// order: one per model.members entry), each as make_ranker builds it, weights unset (a blend's
+/// fit computes none: its members are fitted or trained alone, then their weights loaded).
+/// Throws ConfigError for an unknown name or a blend without its members' configs.
+Ranker make_ranker(const Config& config, const RankingData& data,
+                   const std::vector<Config>& members = {});
+
+/// A blend's members: member i is the submodule "member<i>".
+std::vector<Ranker> blend_members(RankerImpl& blend);
+
+/// Each item's rank in each row of `scores` [B, n] among the items not in `excluded` [B, n]
+/// (bool): how many allowed items score strictly higher (0 = first; tied items share a rank).
+/// Excluded items rank after every allowed one. Returns [B, n] long.
+torch::Tensor competition_ranks(const torch::Tensor& scores, const torch::Tensor& excluded);
 
 }  // namespace dnnrec

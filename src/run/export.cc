@@ -398,6 +398,12 @@ std::string ranking_kind(const std::string& model) {
   if (model == "itemknn" || model == "ease") return "item-item";
   if (model == "bpr" || model == "two-tower" || model == "sasrec") return "dot";
   if (model == "dnn" || model == "deepfm" || model == "neumf") return "features";
+  if (model == "blend") {
+    throw ConfigError(
+        "export: a blend has no TorchScript form yet (its members' ranks are fused per user); "
+        "serve it with dnnrec recommend or the C++ library (dnnrec/model.h), or export its "
+        "members");
+  }
   throw ConfigError("export: ranking model '" + model + "' has no TorchScript form");
 }
 

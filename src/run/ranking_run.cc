@@ -14,6 +14,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "base/config_value.h"
 #include "base/random.h"
 #include "base/runtime.h"
 #include "base/signals.h"
@@ -257,6 +258,7 @@ struct RankingFit {
   int first_epoch = 1;  // after a resume, the epoch after the resume point's
   SplitMix64 rng{0};
   uint64_t dropout_seed = 0;  // each step's dropout masks come from (dropout_seed, step)
+  std::vector<std::string> member_configs;  // a blend's members' effective configs (YAML)
 };
 
 // Negatives for one batch: bpr and the feature models, train.negatives per example, never the
@@ -464,6 +466,7 @@ void save_ranking_checkpoint(const RankingFit& f, const std::string& path, int e
                              const std::map<std::string, double>& metrics) {
   CheckpointMeta meta = ranking_meta(f.run, epoch, f.steps, metrics);
   meta.resume_state = ranking_resume_state(f);
+  meta.member_configs = f.member_configs;
   const bool weights_only = f.run.config.train.save_weights_only;  // then no resume point
   save_checkpoint(path, meta, FeatureVocabs{}, *f.model,
                   weights_only ? nullptr : f.optimizer.get());
@@ -578,6 +581,136 @@ void fit_closed_form(RankingFit& f) {
   end_epoch(f, 1, 0.0, seconds_since(start), 0);
 }
 
+// --- a blend's members ------------------------------------------------------------------------
+
+// Member i of a blend: a config file this run trains, or a trained checkpoint used as it is.
+struct BlendMember {
+  Config config;           // the effective config once trained or loaded
+  std::string checkpoint;  // "" until trained (and in a dry run)
+};
+
+bool is_config_file(const std::string& path) {
+  const std::string ext = fs::path(path).extension().string();
+  return ext == ".yaml" || ext == ".yml";
+}
+
+// What a member shares with its blend: the data section (which interactions, which split), the
+// eval section (what a list leaves out) and the users' profile.
+bool shared_with_blend(const std::string& key) {
+  return key.rfind("data.", 0) == 0 || key.rfind("eval.", 0) == 0 ||
+         key == "features.user_features";
+}
+
+// The shared keys a trained member must match: all but where and how its files were read (the
+// ratings themselves are compared by fingerprint).
+bool must_match_blend(const std::string& key) {
+  return shared_with_blend(key) && key != "data.dir" && key != "data.cache" &&
+         key != "data.on_bad_row";
+}
+
+// A member config file on top of the defaults, with the blend's shared keys, seed, threads and
+// device, into <run>/members/<i>-<model>/.
+Config member_config_file(const TrainRun& run, size_t i, const std::string& path) {
+  const Config& blend = run.config;
+  const std::string what = "model.members: member " + std::to_string(i + 1) + " '" + path + "'";
+  if (!fs::is_regular_file(path)) {
+    throw ConfigError(what + ": no such config file");
+  }
+  Config c;
+  c.merge_yaml_file(path);
+  for (const FieldInfo& f : config_fields()) {
+    if (shared_with_blend(f.key)) c.set(f.key, blend.get(f.key));
+  }
+  c.train.task = "ranking";
+  c.train.seed = blend.train.seed;
+  c.train.seeds = 1;
+  c.train.threads = blend.train.threads;
+  c.train.device = blend.train.device;
+  c.output.plots = blend.output.plots;
+  c.output.dir = run.result.run_dir + "/members/" + std::to_string(i) + "-" + c.model.name;
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(what + ": " + e.what());
+  }
+  return c;
+}
+
+// A trained member's config, refused unless it ranks the blend's interactions and split.
+Config member_checkpoint_config(const Config& blend, size_t i, const std::string& path) {
+  const Checkpoint ckpt = load_checkpoint(path);
+  const std::string what = "model.members: member " + std::to_string(i + 1) + " " + path;
+  if (ckpt.config.train.task != "ranking") {
+    throw ConfigError(what + ": a " + ckpt.config.train.task +
+                      " model; a blend's members are ranking models");
+  }
+  std::vector<std::string> differ;
+  for (const FieldInfo& f : config_fields()) {
+    if (must_match_blend(f.key) && ckpt.config.get(f.key) != blend.get(f.key)) {
+      differ.push_back(f.key + " " + ckpt.config.get(f.key) + " (blend: " + blend.get(f.key) + ")");
+    }
+  }
+  if (!differ.empty()) {
+    throw ConfigError(what +
+                      ": trained on other data or split: " + config_value::join(differ, ", "));
+  }
+  return ckpt.config;
+}
+
+// The blend's members, the config files trained first (unless dry_run), each in its own run.
+std::vector<BlendMember> prepare_blend_members(TrainRun& run, bool dry_run) {
+  const Config& blend = run.config;
+  std::vector<BlendMember> members(blend.model.members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    const std::string& path = blend.model.members[i];
+    BlendMember& m = members[i];
+    if (is_config_file(path)) {
+      m.config = member_config_file(run, i, path);
+    } else {
+      m.checkpoint = single_checkpoint(path);
+      m.config = member_checkpoint_config(blend, i, m.checkpoint);
+    }
+    if (m.config.model.name == "blend") {
+      throw ConfigError("model.members: member " + std::to_string(i + 1) + " '" + path +
+                        "' is a blend itself; list its members instead");
+    }
+  }
+  for (size_t i = 0; i < members.size() && !dry_run; ++i) {
+    BlendMember& m = members[i];
+    if (!m.checkpoint.empty()) continue;
+    spdlog::info("blend member {} of {}: training {} ({}) in {}", i + 1, members.size(),
+                 m.config.model.name, blend.model.members[i], m.config.output.dir);
+    const TrainResult trained = run_train(m.config, run.command_line);
+    if (trained.checkpoint.empty()) {
+      throw ConfigError("model.members: member " + std::to_string(i + 1) + " '" +
+                        blend.model.members[i] +
+                        "' keeps no checkpoint of its weights (train.save_best false with " +
+                        "restore_best): set save_best true");
+    }
+    m.checkpoint = trained.checkpoint;
+    m.config = load_checkpoint(m.checkpoint).config;
+  }
+  return members;
+}
+
+// Loads each trained member's weights into the blend; refuses members trained on other ratings.
+void load_blend_members(RankingFit& f, const std::vector<BlendMember>& members) {
+  const std::vector<Ranker> parts = blend_members(*f.model);
+  const std::string print = fingerprint(f.run.data.ratings);
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Checkpoint ckpt = load_checkpoint(members[i].checkpoint);
+    if (ckpt.meta.data_fingerprint != print) {
+      throw ConfigError("model.members: member " + std::to_string(i + 1) + " " + ckpt.path +
+                        " was trained on other ratings (" + ckpt.meta.data_fingerprint +
+                        "; this data: " + print + ")");
+    }
+    ckpt.load_model(*parts[i]);
+    f.member_configs.push_back(members[i].config.to_yaml());
+    spdlog::info("blend member {}: {} from {} (val {})", i + 1, members[i].config.model.name,
+                 ckpt.path, ckpt.meta.best_value);
+  }
+}
+
 }  // namespace
 
 TrainResult train_ranking(TrainRun& run, bool dry_run, const std::string& resume) {
@@ -585,12 +718,20 @@ TrainResult train_ranking(TrainRun& run, bool dry_run, const std::string& resume
   if (run.group != nullptr) {
     throw ConfigError("the ranking task trains in one process: run it without dnnrec launch");
   }
+  const bool blend = config.model.name == "blend";
+  const auto members_start = Clock::now();
+  const std::vector<BlendMember> members =
+      blend ? prepare_blend_members(run, dry_run) : std::vector<BlendMember>{};
+  const double members_seconds = seconds_since(members_start);
   const auto load_start = Clock::now();
   run.data = load_data(config);
   run.result.skipped_rows = run.data.report.skipped;
   RankingData data = prepare_ranking(config, run.data);
   run.result.load_seconds = seconds_since(load_start);
-  RankingFit f(run, data, make_ranker(config, data));
+  std::vector<Config> member_configs;
+  for (const auto& m : members) member_configs.push_back(m.config);
+  RankingFit f(run, data, make_ranker(config, data, member_configs));
+  if (blend && !dry_run) load_blend_members(f, members);
   for (const auto& p : f.model->parameters()) run.result.parameters += p.numel();
   for (const auto& b : f.model->buffers()) run.result.parameters += b.numel();
   run.result.model = config.model.name;
@@ -607,7 +748,7 @@ TrainResult train_ranking(TrainRun& run, bool dry_run, const std::string& resume
     fit_closed_form(f);  // its checkpoints hold no optimizer, so no resume point leads here
   }
   TrainResult& result = run.result;
-  result.train_seconds = seconds_since(train_start);
+  result.train_seconds = seconds_since(train_start) + members_seconds;  // a blend's members too
   result.epochs_run = static_cast<int>(f.history.size());
   result.best_epoch = f.best_epoch;
   result.seeds = {config.train.seed};
@@ -646,7 +787,7 @@ RestoredRanking restore_ranking(Checkpoint ckpt, const std::string& data_dir) {
   r.ranking = prepare_ranking(config, r.data);
   configure_threads(config.train.threads);
   keep_freed_memory();  // score blocks reuse their memory instead of faulting it in anew
-  r.model = make_ranker(config, r.ranking);
+  r.model = make_ranker(config, r.ranking, r.ckpt.members);
   r.ckpt.load_model(*r.model);
   r.model->eval();
   return r;

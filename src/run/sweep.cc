@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/config_value.h"
 #include "base/hash.h"
 #include "base/process.h"
 #include "base/random.h"
@@ -276,8 +277,8 @@ std::pair<std::string, std::vector<std::string>> parse_grid_axis(const std::stri
     throw ConfigError("--grid '" + text + "': expected KEY=V1,V2,... (e.g. --grid lr=0.001,0.003)");
   }
   const std::string key = resolve_config_key(text.substr(0, eq));
-  // A list-valued key (model.hidden) separates its alternatives with ';'.
-  const char sep = field_info(key).type == "int_list" ? ';' : ',';
+  // A list-valued key (model.hidden, model.member_weights) separates its alternatives with ';'.
+  const char sep = config_value::is_list_type(field_info(key).type) ? ';' : ',';
   std::vector<std::string> values = split(text.substr(eq + 1), sep);
   for (const auto& v : values) {
     if (v.empty()) throw ConfigError("--grid '" + text + "': an empty value");

@@ -92,6 +92,7 @@ CheckpointMeta checkpoint_meta(const TrainRun& run, int epoch,
 void start_run(TrainRun& run, const std::string& command_line) {
   const Config& config = run.config;
   TrainResult& result = run.result;
+  run.command_line = command_line;
   result.run_dir = config.output.dir;
   if (run.lead) run.log_file.emplace(result.run_dir + "/train.log");
   spdlog::info("dnnrec {} train: run directory {}", kVersion, result.run_dir);

@@ -32,8 +32,9 @@ struct TrainRun {
   TrainRun& operator=(const TrainRun&) = delete;
 
   Config config;
-  ProcessGroup* group;  ///< null: one process
-  bool lead;            ///< in a group only rank 0 (the lead) writes files
+  std::string command_line;  ///< as `dnnrec train` was called (start_run)
+  ProcessGroup* group;       ///< null: one process
+  bool lead;                 ///< in a group only rank 0 (the lead) writes files
   TrainResult result;
   std::optional<ScopedLogFile> log_file;
   torch::Device device = torch::kCPU;

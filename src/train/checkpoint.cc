@@ -174,6 +174,13 @@ void save_checkpoint(const std::string& path, const CheckpointMeta& meta,
   if (optimizer != nullptr && !meta.resume_state.empty()) {
     archive.write("meta_resume", c10::IValue(meta.resume_state));
   }
+  if (!meta.member_configs.empty()) {
+    archive.write("meta_member_count",
+                  c10::IValue(static_cast<int64_t>(meta.member_configs.size())));
+    for (size_t i = 0; i < meta.member_configs.size(); ++i) {
+      archive.write("meta_member_" + std::to_string(i), c10::IValue(meta.member_configs[i]));
+    }
+  }
   std::vector<std::string> metric_names;
   std::vector<double> metric_values;
   for (const auto& [name, value] : meta.metrics) {
@@ -280,6 +287,13 @@ CheckpointMeta read_meta(torch::serialize::InputArchive& archive, uint32_t versi
   if (archive.try_read("meta_resume", resume) && resume.isString()) {
     m.resume_state = resume.toStringRef();
   }
+  c10::IValue members;
+  if (archive.try_read("meta_member_count", members) && members.isInt()) {
+    for (int64_t i = 0; i < members.toInt(); ++i) {
+      m.member_configs.push_back(
+          read_value<std::string>(archive, "meta_member_" + std::to_string(i)));
+    }
+  }
   auto names = read_strings(archive, "meta_metric_names");
   torch::Tensor values;
   archive.read("meta_metric_values", values, /*is_buffer=*/true);
@@ -340,6 +354,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   try {
     ckpt.config.merge_yaml_string(ckpt.meta.config_yaml, path + " (stored config)");
+    for (size_t i = 0; i < ckpt.meta.member_configs.size(); ++i) {
+      ckpt.members.emplace_back();
+      ckpt.members.back().merge_yaml_string(
+          ckpt.meta.member_configs[i],
+          path + " (stored config of member " + std::to_string(i) + ")");
+    }
   } catch (const ConfigError& e) {
     throw CheckpointError(path + ": stored config is invalid: " + e.what());
   }

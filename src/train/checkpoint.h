@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "data/features.h"
 #include "dnnrec/config.h"
@@ -38,6 +39,8 @@ struct CheckpointMeta {
   /// Where training stood, for --resume (JSON: the trainer's resume_state and each
   /// callback's state); "" in weights-only checkpoints and files from before resume existed.
   std::string resume_state;
+  /// A blend's members' effective configs (YAML), in member order; empty for other models.
+  std::vector<std::string> member_configs;
 };
 
 /// A loaded checkpoint: metadata and config are parsed; tensors load on demand.
@@ -46,6 +49,8 @@ struct Checkpoint {
   CheckpointMeta meta;
   Config config;
   FeatureVocabs vocabs;
+  /// A blend's members' configs (meta.member_configs, parsed).
+  std::vector<Config> members;
 
   /// Builds the model named in the config and loads its weights.
   RecModel make_model(const FeatureSpec& spec) const;

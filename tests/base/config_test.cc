@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -43,7 +45,7 @@ TEST(ConfigTest, DefaultsValidate) { EXPECT_NO_THROW(Config().validate()); }
 TEST(ConfigTest, FieldTableCoversEveryMemberOnce) {
   const auto& fields = config_fields();
   // 26 data + 9 features + 16 model + 37 train + 2 eval + 2 output members in config.h.
-  EXPECT_EQ(fields.size(), 26u + 9u + 18u + 37u + 2u + 2u);
+  EXPECT_EQ(fields.size(), 26u + 9u + 20u + 37u + 2u + 2u);
   std::set<std::string> keys;
   std::set<std::string> flags;
   for (const FieldInfo& f : fields) {
@@ -473,6 +475,75 @@ TEST(ConfigTest, EffectiveLossAndMode) {
   EXPECT_EQ(c.effective_loss(), "huber");
 }
 
+// model.members (a list of names) and model.member_weights (a list of numbers): YAML lists or
+// comma-separated text, written back as YAML lists; a blend needs two or more members and one
+// weight each; a config file's relative members are taken from its folder.
+TEST(ConfigTest, ABlendNamesItsMembersAndTheirWeightsInLists) {
+  Config c;
+  c.merge_yaml_string(
+      "data:\n  split: leave-last\ntrain:\n  task: ranking\nmodel:\n  name: blend\n"
+      "  members: [a.yaml, runs/x/best.pt]\n  member_weights: [0.7, 0.3]\n");
+  EXPECT_EQ(c.model.members, (std::vector<std::string>{"a.yaml", "runs/x/best.pt"}));
+  EXPECT_EQ(c.model.member_weights, (std::vector<double>{0.7, 0.3}));
+  EXPECT_NO_THROW(c.validate());
+  EXPECT_EQ(c.get("model.members"), "a.yaml,runs/x/best.pt");
+  EXPECT_EQ(c.get("model.member_weights"), "0.7,0.3");
+  EXPECT_TRUE(contains(c.to_yaml(), "  members: [a.yaml, runs/x/best.pt]\n"));
+  EXPECT_TRUE(contains(c.to_yaml(), "  member_weights: [0.7, 0.3]\n"));
+  Config back;
+  back.merge_yaml_string(c.to_yaml());
+  EXPECT_EQ(back.model.members, c.model.members);
+  EXPECT_EQ(back.model.member_weights, c.model.member_weights);
+  c.set("model.members", " b.yaml , c.yaml,d.yaml ");
+  EXPECT_EQ(c.model.members, (std::vector<std::string>{"b.yaml", "c.yaml", "d.yaml"}));
+  c.set("model.member_weights", "[1, 2, 0]");
+  EXPECT_NO_THROW(c.validate());
+  std::map<std::string, std::string> types;
+  for (const FieldInfo& f : config_fields()) types[f.key] = f.type;
+  EXPECT_EQ(types["model.members"], "string_list");
+  EXPECT_EQ(types["model.member_weights"], "float_list");
+
+  // Bad values and bad combinations, each named.
+  EXPECT_TRUE(contains(config_error([&] { c.set("model.member_weights", "0.5,abc"); }),
+                       "is not a list of numbers"));
+  EXPECT_TRUE(contains(config_error([&] { c.set("model.members", "a.yaml,,b.yaml"); }),
+                       "an item is empty"));
+  c.set("model.member_weights", "1,-1,0");
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "model.member_weights: values must be >= 0, got -1.0 at position 2"));
+  c.set("model.member_weights", "0,0,0");
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }), "at least one weight must be > 0"));
+  c.set("model.member_weights", "1,2");
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "model.member_weights: one weight per member: 3 members, 2 weights"));
+  c.set("model.member_weights", "");
+  c.set("model.members", "a.yaml");
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "model.members: a blend needs two or more members"));
+  c.model.name = "ease";
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
+                       "model.members: belongs to model blend, not 'ease'"));
+  c.model.members.clear();
+  EXPECT_NO_THROW(c.validate());
+  c.model.name = "blend";
+  c.train.task = "rating";
+  EXPECT_TRUE(contains(config_error([&] { c.validate(); }), "'blend' ranks items"));
+
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("sub"));
+  testing::write_file(dir.file("sub/blend.yaml"),
+                      "train:\n  task: ranking\ndata:\n  split: leave-last\nmodel:\n"
+                      "  name: blend\n  members: [m.yaml, ../n.yaml, /abs/run]\n");
+  Config file;
+  file.merge_yaml_file(dir.file("sub/blend.yaml"));
+  EXPECT_EQ(file.model.members,
+            (std::vector<std::string>{dir.file("sub/m.yaml"), dir.file("n.yaml"), "/abs/run"}));
+  // A later file that does not name members leaves them as they are.
+  testing::write_file(dir.file("other.yaml"), "model:\n  member_weights: [1, 1, 2]\n");
+  file.merge_yaml_file(dir.file("other.yaml"));
+  EXPECT_EQ(file.model.members[0], dir.file("sub/m.yaml"));
+}
+
 TEST(ConfigTest, TheRankingTaskTakesRankingModelsSplitsAndMetrics) {
   Config c;
   c.train.task = "ranking";
@@ -504,7 +575,7 @@ TEST(ConfigTest, TheRankingTaskTakesRankingModelsSplitsAndMetrics) {
   EXPECT_TRUE(contains(config_error([&] { c.validate(); }),
                        "model.name: 'wide-deep' is not a ranking model; with train.task ranking "
                        "use one of pop | itemknn | ease | bpr | two-tower | sasrec | dnn | deepfm "
-                       "| neumf"));
+                       "| neumf | blend"));
   c.model.name = "bpr";
   c.model.recency_tau = 5;
   EXPECT_TRUE(contains(config_error([&] { c.validate(); }),

@@ -2,6 +2,7 @@
 // closed-form scores, and that the trained ones learn a planted preference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -57,11 +58,21 @@ TEST(Rankers, EveryListedNameBuildsAndHasALoss) {
   Config c;
   c.train.task = "ranking";
   c.features.history_len = 3;
+  Config pop = c, ease = c;
+  pop.model.name = "pop";
+  ease.model.name = "ease";
   for (const std::string& name : ranker_names()) {
     c.model.name = name;
-    EXPECT_NE(make_ranker(c, d), nullptr) << name;
+    if (name == "blend") {
+      c.model.members = {"pop.yaml", "ease.yaml"};
+      EXPECT_NE(make_ranker(c, d, {pop, ease}), nullptr);
+      EXPECT_THROW(make_ranker(c, d), ConfigError);  // no member configs
+    } else {
+      EXPECT_NE(make_ranker(c, d), nullptr) << name;
+    }
     EXPECT_FALSE(ranker_loss(name).empty()) << name;
   }
+  c.model.members.clear();
   EXPECT_EQ(ranker_loss("wide-deep"), "");
   c.model.name = "wide-deep";
   EXPECT_THROW(make_ranker(c, d), ConfigError);
@@ -98,6 +109,94 @@ TEST(Rankers, ClosedFormModelsScoreTheHeldOutItemOfTheUsersGroupFirst) {
                            torch::tensor({2.f, 2.f, 2.f, 2.f, 2.f, 2.f})));
   const RankBatch empty;
   EXPECT_THROW(pop->loss(empty, 0.0), Error);
+}
+
+// An item's rank is how many allowed items score strictly higher: ties share it, whatever their
+// order; excluded items rank after every allowed one.
+TEST(Rankers, CompetitionRanksCountTheAllowedItemsScoredHigher) {
+  const torch::Tensor scores = torch::tensor({3.f, 1.f, 3.f, 2.f, 5.f, 0.5f}).reshape({1, 6});
+  const torch::Tensor excluded =
+      torch::tensor({false, false, false, true, true, false}).reshape({1, 6});
+  const torch::Tensor ranks = competition_ranks(scores, excluded);
+  EXPECT_EQ(ranks.scalar_type(), torch::kLong);
+  EXPECT_TRUE(torch::equal(ranks, torch::tensor({0L, 2L, 0L, 4L, 4L, 3L}).reshape({1, 6})))
+      << ranks;
+  // Rows are ranked apart.
+  const torch::Tensor two =
+      competition_ranks(torch::stack({scores[0], -scores[0]}), torch::zeros({2, 6}, torch::kBool));
+  EXPECT_TRUE(torch::equal(two[1], torch::tensor({3L, 1L, 3L, 2L, 5L, 0L}))) << two;
+}
+
+// A blend scores -sum_m w_m ln(1 + rank_m), each member ranking the items outside the user's
+// excluded ones for the block's part; members read their own length of the shared history.
+TEST(Rankers, BlendFusesItsMembersRanksOfTheItemsAListMayHold) {
+  RankingData d = planted();
+  d.index.val = {{}, {}, {}, {}, {}, {}};
+  d.index.val[1] = {4};  // for test, user 1's validation item is excluded too
+  d.val_sequence = d.index.val;
+  d.test_sequence.assign(6, {});
+  Config pop, ease, blend;
+  for (Config* c : {&pop, &ease, &blend}) c->train.task = "ranking";
+  pop.model.name = "pop";
+  ease.model.name = "ease";
+  ease.model.ease_lambda = 1.0;
+  ease.model.recency_tau = 2.0;  // reads the latest 2 items of the history
+  ease.features.history_len = 2;
+  blend.model.name = "blend";
+  blend.model.members = {"pop", "ease"};
+  blend.model.member_weights = {0.25, 0.75};
+  Ranker model = make_ranker(blend, d, {pop, ease});
+  const std::vector<Ranker> members = blend_members(*model);
+  ASSERT_EQ(members.size(), 2u);
+  for (auto& m : members) m->fit(d);
+  EXPECT_EQ(model->sequence_length(), 2);
+  EXPECT_FALSE(model->trainable());
+  const std::vector<int64_t> users = {0, 1, 2, 3, 4, 5};
+  for (const char* part : {"val", "test"}) {
+    const UserBlock block = user_block(d, users, part, model->sequence_length());
+    const torch::Tensor fused = model->score(block);
+    const torch::Tensor pop_scores = members[0]->score(block);
+    const torch::Tensor ease_scores = members[1]->score(block);
+    for (int64_t u = 0; u < 6; ++u) {
+      std::vector<bool> out(6, false);
+      for (int64_t item : excluded_items(d.index, u, part)) out[static_cast<size_t>(item)] = true;
+      const int64_t allowed = std::count(out.begin(), out.end(), false);
+      auto rank = [&](const torch::Tensor& s, int64_t item) {
+        if (out[static_cast<size_t>(item)]) return allowed;
+        int64_t above = 0;
+        for (int64_t j = 0; j < 6; ++j) {
+          above += !out[static_cast<size_t>(j)] && s[u][j].item<float>() > s[u][item].item<float>();
+        }
+        return above;
+      };
+      for (int64_t item = 0; item < 6; ++item) {
+        const double expected = -(0.25 * std::log1p(static_cast<double>(rank(pop_scores, item))) +
+                                  0.75 * std::log1p(static_cast<double>(rank(ease_scores, item))));
+        EXPECT_NEAR(fused[u][item].item<float>(), expected, 1e-6)
+            << part << " user " << u << " item " << item;
+      }
+    }
+  }
+  // A member of weight 0 does not count; without weights every member counts 1.
+  blend.model.member_weights = {0.0, 1.0};
+  Ranker ease_only = make_ranker(blend, d, {pop, ease});
+  for (auto& m : blend_members(*ease_only)) m->fit(d);
+  const UserBlock block = user_block(d, users, "val", 2);
+  const torch::Tensor ease_ranks =
+      competition_ranks(blend_members(*ease_only)[1]->score(block), block.dense(6) > 0);
+  EXPECT_TRUE(
+      torch::allclose(ease_only->score(block), -torch::log1p(ease_ranks.to(torch::kFloat))));
+  blend.model.member_weights.clear();
+  Ranker equal = make_ranker(blend, d, {pop, ease});
+  for (auto& m : blend_members(*equal)) m->fit(d);
+  const torch::Tensor pop_ranks =
+      competition_ranks(blend_members(*equal)[0]->score(block), block.dense(6) > 0);
+  EXPECT_TRUE(torch::allclose(equal->score(block), -torch::log1p(pop_ranks.to(torch::kFloat)) -
+                                                       torch::log1p(ease_ranks.to(torch::kFloat))));
+  // A blend's members are never blends, and blend_members refuses other models.
+  Config nested = blend;
+  EXPECT_THROW(make_ranker(blend, d, {pop, nested}), ConfigError);
+  EXPECT_THROW(blend_members(*members[0]), Error);
 }
 
 // model.recency_tau: itemknn and ease score from the user's latest features.history_len items,

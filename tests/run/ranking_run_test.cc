@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "run/ranking_run.h"
 #include "run/run_common.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "train/ranking_metrics.h"
 
 namespace dnnrec {
@@ -66,6 +68,18 @@ std::map<std::string, double> score_lists(const std::string& csv, const Config& 
   return metrics.result();
 }
 
+// The metrics of the lists `recommend --users all --candidates PART -k 20` writes to `csv` (the CLI
+// as users run it), scored against PART of `config`'s split; empty when the command fails.
+std::map<std::string, double> listed_metrics(const std::string& checkpoint, const Config& config,
+                                             const std::string& part, const std::string& csv) {
+  const testing::Shell shell =
+      testing::shell("recommend --checkpoint " + checkpoint + " --users all --candidates " + part +
+                     " -k 20 --output " + csv);
+  EXPECT_EQ(shell.code, 0) << shell.err;
+  if (shell.code != 0) return {};
+  return score_lists(csv, config, part);
+}
+
 TEST(RankingRun, RecommendListsGiveExactlyTheEvaluatedTestMetrics) {
   TempDir dir;
   const Config config = ranking_config("ease", dir.file("run"));
@@ -89,17 +103,10 @@ TEST(RankingRun, RecommendListsGiveExactlyTheEvaluatedTestMetrics) {
   EXPECT_EQ(run_evaluate(result.checkpoint, "", "val").metrics, result.val);
 
   // recommend --users all, as the CLI writes it, scored against the test split.
-  const testing::Shell shell =
-      testing::shell("recommend --checkpoint " + result.checkpoint +
-                     " --users all --candidates test -k 20 --output " + dir.file("recs.csv"));
-  ASSERT_EQ(shell.code, 0) << shell.err;
-  EXPECT_EQ(score_lists(dir.file("recs.csv"), config), evaluated.metrics);
+  EXPECT_EQ(listed_metrics(result.checkpoint, config, "test", dir.file("recs.csv")),
+            evaluated.metrics);
   // --candidates val: the lists the val metrics measured.
-  const testing::Shell val_lists =
-      testing::shell("recommend --checkpoint " + result.checkpoint +
-                     " --users all --candidates val -k 20 --output " + dir.file("val.csv"));
-  ASSERT_EQ(val_lists.code, 0) << val_lists.err;
-  EXPECT_EQ(score_lists(dir.file("val.csv"), config, "val"), result.val);
+  EXPECT_EQ(listed_metrics(result.checkpoint, config, "val", dir.file("val.csv")), result.val);
 
   // Served lists (the default) leave out every interaction of the user, test items included.
   const RankingData data = prepare_ranking(config, load_data(config));
@@ -177,6 +184,118 @@ TEST(RankingRun, TrainedRankersBeatPopularityWithEarlyStoppingOnValNdcg) {
   EXPECT_EQ(run_evaluate(t.checkpoint, "", "test").metrics, t.test);
 }
 
+// model blend: a run trains its config-file members into members/ (with the blend's data and
+// seed), then ranks by -sum w ln(1 + rank) of the members' lists; evaluate and recommend serve
+// exactly the evaluated lists; the members' checkpoints blend to the same metrics without
+// training; members of another split, missing files and export are refused by name.
+TEST(RankingRun, ABlendTrainsItsMembersAndRanksByTheirFusedRanks) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("configs"));
+  testing::write_file(dir.file("configs/ease.yaml"),
+                      "features:\n  history_len: 30\nmodel:\n  name: ease\n  recency_tau: 5\n");
+  testing::write_file(dir.file("configs/sasrec.yaml"),
+                      "features:\n  history_len: 20\ntrain:\n  epochs: 2\n  batch_size: 128\n"
+                      "  checkpoint_every: 0\nmodel:\n  name: sasrec\n  embedding_dim: 16\n"
+                      "  blocks: 1\n");
+  testing::write_file(dir.file("configs/blend.yaml"),
+                      "data:\n  split: leave-last\nmodel:\n  name: blend\n"
+                      "  members: [ease.yaml, sasrec.yaml]\n  member_weights: [0.7, 0.3]\n");
+  Config config = ranking_config("blend", dir.file("run"));
+  config.train.seed = 7;
+  config.merge_yaml_file(dir.file("configs/blend.yaml"));
+  const TrainResult result = run_train(config, "dnnrec train --config blend.yaml");
+  EXPECT_GT(result.test.at("ndcg@10"), 0.0);
+
+  // The members trained in their own runs, with the blend's split and seed and their own keys.
+  const std::string members[2] = {dir.file("run/members/0-ease"), dir.file("run/members/1-sasrec")};
+  for (const auto& m : members) {
+    EXPECT_TRUE(std::filesystem::exists(m + "/best.pt")) << m;
+    EXPECT_TRUE(std::filesystem::exists(m + "/metrics.json")) << m;
+  }
+  const Checkpoint ckpt = load_checkpoint(result.checkpoint);
+  ASSERT_EQ(ckpt.members.size(), 2u);
+  EXPECT_EQ(ckpt.members[0].model.name, "ease");
+  EXPECT_EQ(ckpt.members[0].features.history_len, 30);
+  EXPECT_EQ(ckpt.members[1].model.name, "sasrec");
+  EXPECT_EQ(ckpt.members[1].features.history_len, 20);
+  for (const Config& m : ckpt.members) {
+    EXPECT_EQ(m.data.split, "leave-last");
+    EXPECT_EQ(m.train.seed, 7);
+  }
+
+  // Each user's test list holds the items of highest fused value, computed here from the
+  // members' own full test lists: rank = how many candidates the member scores higher.
+  const RankingData data = prepare_ranking(config, load_data(config));
+  const int all = static_cast<int>(data.index.n_items());
+  std::vector<std::vector<UserRecommendations>> full;
+  for (const auto& m : members)
+    full.push_back(run_recommend_users(m + "/best.pt", "", {}, all, "test"));
+  const auto blended = run_recommend_users(result.checkpoint, "", {}, 10, "test");
+  ASSERT_EQ(blended.size(), full[0].size());
+  const double weights[2] = {0.7, 0.3};
+  for (size_t u = 0; u < blended.size(); ++u) {
+    std::map<int64_t, double> fused;
+    for (size_t m = 0; m < 2; ++m) {
+      const auto& items = full[m][u].items;
+      for (const auto& item : items) {
+        int64_t above = 0;
+        for (const auto& other : items) above += other.score > item.score;
+        fused[item.movie] -= weights[m] * std::log1p(static_cast<double>(above));
+      }
+    }
+    std::set<int64_t> listed;
+    double previous = 1.0;
+    for (const auto& rec : blended[u].items) {
+      ASSERT_TRUE(fused.count(rec.movie)) << "user " << blended[u].user << " movie " << rec.movie;
+      EXPECT_NEAR(rec.score, fused[rec.movie], 1e-5);
+      EXPECT_LE(fused[rec.movie], previous + 1e-5);
+      previous = fused[rec.movie];
+      listed.insert(rec.movie);
+    }
+    for (const auto& [movie, value] : fused) {
+      if (!listed.count(movie)) EXPECT_LE(value, previous + 1e-5) << "user " << blended[u].user;
+    }
+  }
+
+  // evaluate measures what train measured; recommend's lists score exactly those metrics.
+  const EvalResult evaluated = run_evaluate(result.checkpoint, "", "test");
+  EXPECT_EQ(evaluated.metrics, result.test);
+  EXPECT_EQ(run_evaluate(result.checkpoint, "", "val").metrics, result.val);
+  EXPECT_EQ(listed_metrics(result.checkpoint, config, "test", dir.file("recs.csv")),
+            evaluated.metrics);
+
+  // The trained members (run directories) blend to the same metrics, training nothing.
+  Config reuse = ranking_config("blend", dir.file("reuse"));
+  reuse.data.split = "leave-last";
+  reuse.model.members = {members[0], members[1]};
+  reuse.model.member_weights = {0.7, 0.3};
+  EXPECT_EQ(run_train(reuse, "reuse").test, result.test);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("reuse/members")));
+
+  // A member trained on another split, a missing member file: refused, named.
+  const TrainResult other = run_train(ranking_config("pop", dir.file("pop")), "pop");
+  reuse.output.dir = dir.file("refused");
+  reuse.model.members = {members[0], other.checkpoint};
+  std::string message;
+  try {
+    run_train(reuse, "refused");
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("member 2 " + other.checkpoint), std::string::npos) << message;
+  EXPECT_NE(message.find("data.split random-per-user (blend: leave-last)"), std::string::npos)
+      << message;
+  reuse.model.members = {members[0], dir.file("configs/none.yaml")};
+  EXPECT_THROW(run_train(reuse, "refused"), ConfigError);
+  // export names what a blend cannot do.
+  const testing::Shell exported =
+      testing::shell("export --checkpoint " + result.checkpoint + " --out " + dir.file("exported"));
+  EXPECT_EQ(exported.code, 2);
+  EXPECT_NE(exported.err.find("a blend has no TorchScript form"), std::string::npos)
+      << exported.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("exported")));
+}
+
 // The rating task's feature models rank too: each positive against train.negatives uniform
 // negatives with binary cross-entropy, full ranking by scoring every (user, item) pair. Each
 // beats popularity after four epochs, its checkpoint evaluates to the same metrics, and the lists
@@ -200,11 +319,7 @@ TEST(RankingRun, FeatureModelsRankWithSampledNegativesAndBinaryCrossEntropy) {
     const EvalResult evaluated = run_evaluate(r.checkpoint, "", "test");
     EXPECT_EQ(evaluated.metrics, r.test);
     if (name != "dnn") continue;
-    const testing::Shell shell =
-        testing::shell("recommend --checkpoint " + r.checkpoint + " --users all --candidates " +
-                       "test -k 20 --output " + dir.file("dnn-recs.csv"));
-    ASSERT_EQ(shell.code, 0) << shell.err;
-    EXPECT_EQ(score_lists(dir.file("dnn-recs.csv"), c), evaluated.metrics);
+    EXPECT_EQ(listed_metrics(r.checkpoint, c, "test", dir.file("dnn-recs.csv")), evaluated.metrics);
   }
 }
 
