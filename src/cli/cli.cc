@@ -414,6 +414,15 @@ int info(std::vector<std::string> args, std::ostream& out) {
   json doc = json::parse(text);
   for (const auto& [key, value] : doc.items()) {
     if (key == "config") continue;
+    if (key == "members") {  // a blend's: model and weight each (--json has their configs)
+      std::string list;
+      for (const auto& m : value) {
+        list += (list.empty() ? "" : ", ") + m["model"].get<std::string>() + " (weight " +
+                m["weight"].dump() + ")";
+      }
+      out << "members: " << list << "\n";
+      continue;
+    }
     out << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
   }
   out << "config:\n" << doc["config"].get<std::string>();

@@ -521,6 +521,16 @@ std::string checkpoint_info_json(const std::string& checkpoint) {
                   {"movies_with_tags", ckpt.vocabs.movie_tags.size()}};
   out["global_mean"] = ckpt.vocabs.global_mean;
   out["config"] = m.config_yaml;
+  if (!ckpt.members.empty()) {
+    out["members"] = json::array();
+    for (size_t i = 0; i < ckpt.members.size(); ++i) {
+      out["members"].push_back(
+          {{"model", ckpt.members[i].model.name},
+           {"weight",
+            ckpt.config.model.member_weights.empty() ? 1.0 : ckpt.config.model.member_weights[i]},
+           {"config", m.member_configs[i]}});
+    }
+  }
   return out.dump(2);
 }
 

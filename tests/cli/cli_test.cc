@@ -77,7 +77,7 @@ TEST(Cli, ReadmeConfigTableIsTheGeneratedOne) {
             "bias\ndeepfm\ndnn\nglobal-mean\nmf\nneumf\nwide-deep\n"
             "pop (train.task ranking)\nitemknn (train.task ranking)\nease (train.task ranking)\n"
             "bpr (train.task ranking)\ntwo-tower (train.task ranking)\n"
-            "sasrec (train.task ranking)\n");
+            "sasrec (train.task ranking)\nblend (train.task ranking)\n");
 }
 
 TEST(Cli, HelpAndUnknownCommandsAndFlags) {

@@ -222,6 +222,15 @@ TEST(RankingRun, ABlendTrainsItsMembersAndRanksByTheirFusedRanks) {
     EXPECT_EQ(m.data.split, "leave-last");
     EXPECT_EQ(m.train.seed, 7);
   }
+  const testing::Shell info = testing::shell("info --checkpoint " + result.checkpoint);
+  EXPECT_NE(info.out.find("members: ease (weight 0.7), sasrec (weight 0.3)\n"), std::string::npos)
+      << info.out;
+  const testing::Shell json_info = testing::shell("info --json --checkpoint " + result.checkpoint);
+  ASSERT_EQ(json_info.code, 0) << json_info.err;
+  const auto described = nlohmann::json::parse(json_info.out);
+  ASSERT_EQ(described["members"].size(), 2u);
+  EXPECT_EQ(described["members"][1]["model"], "sasrec");
+  EXPECT_EQ(described["members"][1]["weight"], 0.3);
 
   // Each user's test list holds the items of highest fused value, computed here from the
   // members' own full test lists: rank = how many candidates the member scores higher.
