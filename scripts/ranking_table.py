@@ -34,8 +34,11 @@ def table(runs, models, protocol):
         row = [m["model"] + (" (exclude rated)" if rated else ""),
                f"`configs/{name}.yaml`" + (" `--set eval.exclude=rated`" if rated else "")]
         row += [cell(m, part, name) for part, name in COLUMNS]
-        row += [f"{m['parameters']:,}", f"{m['seconds_per_epoch']:.2f}",
-                f"{m['epochs_run'] / max(1, len(m.get('seeds', [1]))):.0f}"]
+        seeds = max(1, len(m.get("seeds", [1])))
+        # A blend's time is its members' training (the fusion itself takes no epoch).
+        seconds = (f"{m['train_seconds'] / seeds:.0f} in all" if m["model"] == "blend"
+                   else f"{m['seconds_per_epoch']:.2f}")
+        row += [f"{m['parameters']:,}", seconds, f"{m['epochs_run'] / seeds:.0f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 

@@ -233,10 +233,12 @@ TEST_F(Export, EveryRankingModelRecommendsDnnrecsListsInCppAndPython) {
   TempDir dir;
   for (const std::string& model : ranker_names()) {
     SCOPED_TRACE(model);
+    // A blend has no TorchScript form: its refusal is checked in RankingRun.ABlendTrains...
+    if (model == "blend") continue;
     std::string args = "--task ranking --model " + model;
     if (model == "sasrec") {
       args += " --split leave-last --seq-len 10 --set model.blocks=1 --set model.heads=1";
-    } else if (model == "ease") {  // with the recency weights of configs/sequential.yaml
+    } else if (model == "ease") {  // with the recency weights of configs/ease-sequential.yaml
       args += " --split leave-last --seq-len 20 --set model.recency_tau=3";
     } else {
       args += " --split random-per-user";
