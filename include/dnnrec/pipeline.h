@@ -94,6 +94,9 @@ struct PredictResult {
   int64_t unknown_movies = 0;
 };
 
+/// `checkpoint` in run_predict, run_recommend*, and checkpoint_info_json: a checkpoint file, or
+/// a run directory standing for one (single_checkpoint).
+///
 /// Scores (userId, movieId) pairs from a CSV with that header; writes
 /// userId,movieId,prediction to `output` ("-" = stdout), each prediction with 9 significant
 /// digits (reads back to the same float).

@@ -269,7 +269,7 @@ int evaluate(std::vector<std::string> args, std::ostream& out) {
 
 int predict(std::vector<std::string> args, std::ostream& out) {
   Command cmd("predict", "Score (userId, movieId) pairs: a CSV with header userId,movieId.");
-  cmd.add_checkpoint_flags("Checkpoint file", "FILE");
+  cmd.add_checkpoint_flags("Checkpoint file (or run directory)", "FILE");
   cmd.add("input", "CSV of pairs with header userId,movieId", "PAIRS.csv");
   cmd.add("output", "Where to write userId,movieId,prediction; - for stdout (default: -)", "FILE");
   cmd.add_flag("json", "Print a JSON summary (rows, unknown ids) to stdout; needs --output FILE");
@@ -299,7 +299,7 @@ int predict(std::vector<std::string> args, std::ostream& out) {
 
 int recommend(std::vector<std::string> args, std::ostream& out) {
   Command cmd("recommend", "Top-k movies a user has not rated, with titles and scores.");
-  cmd.add_checkpoint_flags("Checkpoint file", "FILE");
+  cmd.add_checkpoint_flags("Checkpoint file (or run directory)", "FILE");
   cmd.add("user", "Raw userId", "ID");
   cmd.add("users",
           "Batch mode: 'all' (every user the model can rank) or a CSV file with a userId column",
@@ -401,7 +401,7 @@ int export_model(std::vector<std::string> args, std::ostream& out) {
 
 int info(std::vector<std::string> args, std::ostream& out) {
   Command cmd("info", "Describe a checkpoint: format, model, data, epoch, metrics, config.");
-  cmd.add_checkpoint_flags("Checkpoint file", "FILE", /*data=*/false);
+  cmd.add_checkpoint_flags("Checkpoint file (or run directory)", "FILE", /*data=*/false);
   cmd.add_flag("json", "Print one JSON object to stdout");
   const auto parsed = cmd.start(args, out);
   if (!parsed) return kExitOk;

@@ -283,7 +283,7 @@ std::string single_checkpoint(const std::string& path) {
 
 PredictResult run_predict(const std::string& checkpoint, const std::string& data_dir,
                           const std::string& input, const std::string& output) {
-  Checkpoint ckpt = load_checkpoint(checkpoint);
+  Checkpoint ckpt = load_checkpoint(single_checkpoint(checkpoint));
   if (ckpt.config.train.task == "ranking") {
     throw ConfigError(checkpoint + " is a ranking model: it ranks items rather than predicting " +
                       "ratings; use dnnrec recommend");
@@ -477,7 +477,8 @@ std::vector<UserRecommendations> run_recommend_users(const std::string& checkpoi
                                                      const std::vector<int64_t>& users, int k,
                                                      const std::string& candidates) {
   if (k <= 0) throw ConfigError("-k must be at least 1");
-  return recommend_users(load_checkpoint(checkpoint), data_dir, users, k, candidates);
+  return recommend_users(load_checkpoint(single_checkpoint(checkpoint)), data_dir, users, k,
+                         candidates);
 }
 
 std::vector<UserRecommendations> run_recommend_users_file(const std::string& checkpoint,
@@ -485,7 +486,7 @@ std::vector<UserRecommendations> run_recommend_users_file(const std::string& che
                                                           const std::string& users_file, int k,
                                                           const std::string& candidates) {
   if (k <= 0) throw ConfigError("-k must be at least 1");
-  Checkpoint ckpt = load_checkpoint(checkpoint);
+  Checkpoint ckpt = load_checkpoint(single_checkpoint(checkpoint));
   const bool keys = ckpt.config.data.format == "csv";
   return recommend_users(std::move(ckpt), data_dir, read_user_ids(users_file, keys), k, candidates);
 }
@@ -496,10 +497,10 @@ std::vector<Recommendation> run_recommend(const std::string& checkpoint,
 }
 
 std::string checkpoint_info_json(const std::string& checkpoint) {
-  Checkpoint ckpt = load_checkpoint(checkpoint);
+  Checkpoint ckpt = load_checkpoint(single_checkpoint(checkpoint));
   const CheckpointMeta& m = ckpt.meta;
   json out;
-  out["checkpoint"] = checkpoint;
+  out["checkpoint"] = ckpt.path;
   out["format_version"] = m.format_version;
   out["dnnrec_version"] = m.dnnrec_version;
   out["created_at"] = m.created_at;

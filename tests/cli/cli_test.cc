@@ -170,6 +170,8 @@ TEST(Cli, RecommendListsUnratedMoviesOnly) {
   const std::string table =
       run_cli({"recommend", "--checkpoint", t.run + "/best.pt", "--user", "1", "-k", "3", "-q"});
   EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 4);  // header + 3
+  // The run directory stands for the checkpoint its metrics.json names (best.pt here).
+  EXPECT_EQ(run_cli({"recommend", "--checkpoint", t.run, "--user", "1", "-k", "3", "-q"}), table);
   EXPECT_NE(cli_error({"recommend", "--checkpoint", t.run + "/best.pt", "--user", "999999", "-q"})
                 .find("has no ratings"),
             std::string::npos);
@@ -183,6 +185,9 @@ TEST(Cli, PredictScoresPairsIncludingUnknownIds) {
   const std::string out = testing::read_file(t.dir.file("pred.csv"));
   EXPECT_EQ(out.rfind("userId,movieId,prediction\n1,1,", 0), 0u);
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 5);
+  run_cli({"predict", "--checkpoint", t.run, "--input", t.dir.file("pairs.csv"), "--output",
+           t.dir.file("pred-dir.csv"), "-q"});
+  EXPECT_EQ(testing::read_file(t.dir.file("pred-dir.csv")), out);  // the run's best.pt
   testing::write_file(t.dir.file("bad.csv"), "userId,movieId\n1,1\nx,3\n");
   EXPECT_NE(cli_error({"predict", "--checkpoint", t.run + "/best.pt", "--input",
                        t.dir.file("bad.csv"), "-q"})
@@ -197,6 +202,8 @@ TEST(Cli, InfoDescribesTheCheckpoint) {
   EXPECT_EQ(info["epoch"], 2);
   EXPECT_EQ(info["format_version"], 1);
   EXPECT_GT(info["vocab"]["movies"].get<int>(), 10);
+  EXPECT_EQ(json::parse(run_cli({"info", "--checkpoint", t.run, "--json"}))["checkpoint"],
+            t.run + "/best.pt");
 }
 
 TEST(Cli, ConfigPrecedenceDefaultsFileFlagsSet) {
