@@ -49,4 +49,9 @@ bool ranks_only(const std::string& name) {
   return !loss.empty() && loss != "bce";
 }
 
+std::vector<double> blend_weights(const ModelConfig& model) {
+  if (!model.member_weights.empty()) return model.member_weights;
+  return std::vector<double>(model.members.size(), 1.0);
+}
+
 }  // namespace dnnrec

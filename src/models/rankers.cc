@@ -623,7 +623,6 @@ class BlendImpl : public RankerImpl {
       register_module("member" + std::to_string(i), members_[i]);
       length_ = std::max(length_, members_[i]->sequence_length());
     }
-    if (weights_.empty()) weights_.assign(members_.size(), 1.0);
   }
   int64_t sequence_length() const override { return length_; }
   void freeze_items(bool on) override {
@@ -688,7 +687,7 @@ Ranker make_ranker(const Config& config, const RankingData& data,
       if (m.model.name == "blend") throw ConfigError("model blend: a member cannot be a blend");
       built.push_back(make_ranker(m, data));
     }
-    return std::make_shared<BlendImpl>(std::move(built), config.model.member_weights, data);
+    return std::make_shared<BlendImpl>(std::move(built), blend_weights(config.model), data);
   }
   const auto& names = ranker_names();
   const bool listed = std::find(names.begin(), names.end(), config.model.name) != names.end();

@@ -22,6 +22,7 @@
 #include "dnnrec/error.h"
 #include "dnnrec/model.h"
 #include "dnnrec/pipeline.h"
+#include "models/ranker_names.h"
 #include "run/inference.h"
 #include "run/ranking_run.h"
 #include "run/run_common.h"
@@ -524,12 +525,11 @@ std::string checkpoint_info_json(const std::string& checkpoint) {
   out["config"] = m.config_yaml;
   if (!ckpt.members.empty()) {
     out["members"] = json::array();
+    const std::vector<double> weights = blend_weights(ckpt.config.model);
     for (size_t i = 0; i < ckpt.members.size(); ++i) {
-      out["members"].push_back(
-          {{"model", ckpt.members[i].model.name},
-           {"weight",
-            ckpt.config.model.member_weights.empty() ? 1.0 : ckpt.config.model.member_weights[i]},
-           {"config", m.member_configs[i]}});
+      out["members"].push_back({{"model", ckpt.members[i].model.name},
+                                {"weight", weights[i]},
+                                {"config", m.member_configs[i]}});
     }
   }
   return out.dump(2);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -585,13 +586,19 @@ void fit_closed_form(RankingFit& f) {
 
 // Member i of a blend: a config file this run trains, or a trained checkpoint used as it is.
 struct BlendMember {
-  Config config;           // the effective config once trained or loaded
-  std::string checkpoint;  // "" until trained (and in a dry run)
+  Config config;                      // the effective config once trained or loaded
+  std::optional<Checkpoint> trained;  // read once; none until trained (and in a dry run)
 };
 
 bool is_config_file(const std::string& path) {
   const std::string ext = fs::path(path).extension().string();
   return ext == ".yaml" || ext == ".yml";
+}
+
+// "model.members: member 2 'PATH'" for a listed path; a checkpoint's resolved file unquoted.
+std::string member_label(size_t i, const std::string& path, bool quoted = true) {
+  return "model.members: member " + std::to_string(i + 1) + " " +
+         (quoted ? "'" + path + "'" : path);
 }
 
 // What a member shares with its blend: the data section (which interactions, which split), the
@@ -612,10 +619,8 @@ bool must_match_blend(const std::string& key) {
 // device, into <run>/members/<i>-<model>/.
 Config member_config_file(const TrainRun& run, size_t i, const std::string& path) {
   const Config& blend = run.config;
-  const std::string what = "model.members: member " + std::to_string(i + 1) + " '" + path + "'";
-  if (!fs::is_regular_file(path)) {
-    throw ConfigError(what + ": no such config file");
-  }
+  if (!fs::is_regular_file(path))
+    throw ConfigError(member_label(i, path) + ": no such config file");
   Config c;
   c.merge_yaml_file(path);
   for (const FieldInfo& f : config_fields()) {
@@ -631,15 +636,14 @@ Config member_config_file(const TrainRun& run, size_t i, const std::string& path
   try {
     c.validate();
   } catch (const ConfigError& e) {
-    throw ConfigError(what + ": " + e.what());
+    throw ConfigError(member_label(i, path) + ": " + e.what());
   }
   return c;
 }
 
-// A trained member's config, refused unless it ranks the blend's interactions and split.
-Config member_checkpoint_config(const Config& blend, size_t i, const std::string& path) {
-  const Checkpoint ckpt = load_checkpoint(path);
-  const std::string what = "model.members: member " + std::to_string(i + 1) + " " + path;
+// Refuses a trained member unless it ranks the blend's interactions and split.
+void check_member_checkpoint(const Config& blend, size_t i, const Checkpoint& ckpt) {
+  const std::string what = member_label(i, ckpt.path, /*quoted=*/false);
   if (ckpt.config.train.task != "ranking") {
     throw ConfigError(what + ": a " + ckpt.config.train.task +
                       " model; a blend's members are ranking models");
@@ -654,7 +658,6 @@ Config member_checkpoint_config(const Config& blend, size_t i, const std::string
     throw ConfigError(what +
                       ": trained on other data or split: " + config_value::join(differ, ", "));
   }
-  return ckpt.config;
 }
 
 // The blend's members, the config files trained first (unless dry_run), each in its own run.
@@ -667,28 +670,27 @@ std::vector<BlendMember> prepare_blend_members(TrainRun& run, bool dry_run) {
     if (is_config_file(path)) {
       m.config = member_config_file(run, i, path);
     } else {
-      m.checkpoint = single_checkpoint(path);
-      m.config = member_checkpoint_config(blend, i, m.checkpoint);
+      m.trained = load_checkpoint(single_checkpoint(path));
+      check_member_checkpoint(blend, i, *m.trained);
+      m.config = m.trained->config;
     }
     if (m.config.model.name == "blend") {
-      throw ConfigError("model.members: member " + std::to_string(i + 1) + " '" + path +
-                        "' is a blend itself; list its members instead");
+      throw ConfigError(member_label(i, path) + " is a blend itself; list its members instead");
     }
   }
   for (size_t i = 0; i < members.size() && !dry_run; ++i) {
     BlendMember& m = members[i];
-    if (!m.checkpoint.empty()) continue;
+    if (m.trained) continue;
     spdlog::info("blend member {} of {}: training {} ({}) in {}", i + 1, members.size(),
                  m.config.model.name, blend.model.members[i], m.config.output.dir);
-    const TrainResult trained = run_train(m.config, run.command_line);
-    if (trained.checkpoint.empty()) {
-      throw ConfigError("model.members: member " + std::to_string(i + 1) + " '" +
-                        blend.model.members[i] +
-                        "' keeps no checkpoint of its weights (train.save_best false with " +
+    const TrainResult result = run_train(m.config, run.command_line);
+    if (result.checkpoint.empty()) {
+      throw ConfigError(member_label(i, blend.model.members[i]) +
+                        " keeps no checkpoint of its weights (train.save_best false with " +
                         "restore_best): set save_best true");
     }
-    m.checkpoint = trained.checkpoint;
-    m.config = load_checkpoint(m.checkpoint).config;
+    m.trained = load_checkpoint(result.checkpoint);
+    m.config = m.trained->config;
   }
   return members;
 }
@@ -698,9 +700,9 @@ void load_blend_members(RankingFit& f, const std::vector<BlendMember>& members) 
   const std::vector<Ranker> parts = blend_members(*f.model);
   const std::string print = fingerprint(f.run.data.ratings);
   for (size_t i = 0; i < members.size(); ++i) {
-    const Checkpoint ckpt = load_checkpoint(members[i].checkpoint);
+    const Checkpoint& ckpt = *members[i].trained;
     if (ckpt.meta.data_fingerprint != print) {
-      throw ConfigError("model.members: member " + std::to_string(i + 1) + " " + ckpt.path +
+      throw ConfigError(member_label(i, ckpt.path, /*quoted=*/false) +
                         " was trained on other ratings (" + ckpt.meta.data_fingerprint +
                         "; this data: " + print + ")");
     }
